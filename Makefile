@@ -1,0 +1,44 @@
+# The two commands: `make run` and `make test`. Both build the virtualenv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck cfn-lint browser-setup unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/scenestore serve --demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check shared functions tests bench
+	$(VENV)/bin/ruff format --check shared functions tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy shared/scenestore functions
+
+cfn-lint: $(STAMP)
+	$(VENV)/bin/cfn-lint template.yaml
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest
+
+# Browser/Node set-up for the frontend tests (chromium via apt, npm packages locally); the script reports
+# what it could not install, and those tests then skip with the reason.
+browser-setup: $(STAMP)
+	@if [ -f clients/js/setup.sh ]; then bash clients/js/setup.sh; fi
+
+test: lint typecheck cfn-lint browser-setup unit
+
+bench: $(STAMP)
+	$(PY) bench/delete_prefix.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

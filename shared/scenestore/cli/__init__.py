@@ -1,0 +1,1 @@
+"""The ``scenestore`` command line: one module per command group, registered in ``main``."""

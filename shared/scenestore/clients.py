@@ -1,0 +1,75 @@
+"""boto3 and pymongo clients, created once per process from settings and passed in everywhere else.
+
+The S3 client is configured for Cloudflare R2 as much as for moto: SigV4, path-style addressing, region
+``auto`` accepted, and the newer default checksums limited to ``when_required`` (R2 rejects some of them).
+Retries use botocore's ``standard`` mode (exponential backoff with jitter, throttling codes included).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
+
+from scenestore.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from pymongo import MongoClient
+    from pymongo.database import Database
+
+#: Worker threads used for concurrent S3 work on this 2-core class of machine; the pool leaves headroom.
+S3_CONCURRENCY: Final = 8
+S3_POOL_SIZE: Final = 32
+
+
+def make_s3_client(settings: Settings, *, max_pool_connections: int = S3_POOL_SIZE, **overrides: Any) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        region_name=settings.s3_region,
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        retries={"mode": "standard", "max_attempts": 8},
+        max_pool_connections=max_pool_connections,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=5,
+        read_timeout=60,
+        tcp_keepalive=True,
+        **overrides,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        region_name=settings.s3_region,
+    )
+    return session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
+
+
+def make_mongo_client(settings: Settings, **kwargs: Any) -> MongoClient[dict[str, Any]]:
+    from pymongo import MongoClient
+
+    options: dict[str, Any] = {
+        "serverSelectionTimeoutMS": 5000,
+        "connectTimeoutMS": 5000,
+        "tz_aware": True,
+        "appname": "scenestore",
+    }
+    options.update(kwargs)
+    return MongoClient(settings.mongodb_uri, **options)
+
+
+@lru_cache(maxsize=1)
+def get_s3_client() -> S3Client:
+    """The process's S3 client (Lambda reuses it across warm invocations)."""
+    return make_s3_client(get_settings())
+
+
+@lru_cache(maxsize=1)
+def get_mongo_client() -> MongoClient[dict[str, Any]]:
+    return make_mongo_client(get_settings())
+
+
+def get_database() -> Database[dict[str, Any]]:
+    return get_mongo_client()[get_settings().mongodb_db]
