@@ -69,17 +69,23 @@ def sanitize_filename(name: object) -> str:
     base = _DASH_RUNS.sub("-", base)
     base = base.lstrip(".")
     stem, dot, ext = base.rpartition(".")
-    if dot and stem:
-        ext = ext.lower()
-        if len(ext) + 1 >= MAX_FILENAME_LENGTH:
-            base = (stem + "." + ext)[:MAX_FILENAME_LENGTH]
-        else:
-            base = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
+    if dot and stem and len(ext) + 1 < MAX_FILENAME_LENGTH:
+        base = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext.lower()
+    elif len(base) > MAX_FILENAME_LENGTH:
+        # An "extension" too long to keep is cut with the rest; whatever ends up after the last dot of
+        # the cut name is its extension now and is lower-cased, so the result sanitizes to itself
+        # (a stored key must parse back to the same filename).
+        base = _lower_extension(base[:MAX_FILENAME_LENGTH])
     else:
-        base = base[:MAX_FILENAME_LENGTH]
+        base = _lower_extension(base)
     if not base:
         raise InvalidFilename("filename is empty once unsafe characters and path components are removed")
     return base
+
+
+def _lower_extension(name: str) -> str:
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{ext.lower()}" if dot and stem else name
 
 
 def split_extension(filename: str) -> tuple[str, str]:
@@ -161,9 +167,9 @@ def parse_key(key: str) -> LayoutKey:
     """
     parts = key.split("/")
     try:
-        if len(parts) == 7 and parts[0] == "users" and parts[2] == "projects" and parts[4] == "scenes":
+        if len(parts) == 8 and parts[0] == "users" and parts[2] == "projects" and parts[4] == "scenes":
             parsed = LayoutKey(
-                user_id=parts[1], project_id=parts[3], kind=parts[5], filename=parts[6], scene_id=parts[4]
+                user_id=parts[1], project_id=parts[3], kind=parts[6], filename=parts[7], scene_id=parts[5]
             )
         elif len(parts) == 6 and parts[0] == "users" and parts[2] == "projects" and parts[4] == "output":
             parsed = LayoutKey(user_id=parts[1], project_id=parts[3], kind=OUTPUT_KIND, filename=parts[5])
