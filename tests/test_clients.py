@@ -1,0 +1,119 @@
+"""Clients (issue 3): the S3 client is configured for R2 (region auto, SigV4, when_required checksums,
+standard/adaptive retries, a pool sized for our concurrency); both clients come from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from scenestore.clients import S3_CONCURRENCY, S3_POOL_SIZE, get_s3_client, make_mongo_client, make_s3_client
+from scenestore.prefix_delete import delete_prefix
+from scenestore.services import Services
+from scenestore.settings import Settings, get_settings
+
+R2 = Settings(
+    s3_endpoint_url="https://0123abcd.r2.cloudflarestorage.com",
+    s3_region="auto",
+    aws_access_key_id="r2-key",
+    aws_secret_access_key="r2-secret",
+)
+
+
+def test_s3_client_config_fits_r2() -> None:
+    client = make_s3_client(R2)
+    config = client.meta.config
+    assert client.meta.region_name == "auto"
+    assert config.region_name == "auto"
+    assert config.signature_version == "s3v4"
+    assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"
+    assert config.retries["mode"] in ("standard", "adaptive")
+    assert config.retries["total_max_attempts"] >= 3
+    assert config.max_pool_connections == S3_POOL_SIZE
+    assert client.meta.endpoint_url == "https://0123abcd.r2.cloudflarestorage.com"
+    credentials = client._request_signer._credentials
+    assert (credentials.access_key, credentials.secret_key) == ("r2-key", "r2-secret")
+
+
+def test_pool_is_large_enough_for_the_concurrency_we_use() -> None:
+    """Delete workers plus the listing thread must never wait for a pooled connection."""
+    assert S3_POOL_SIZE >= S3_CONCURRENCY + 2
+    assert delete_prefix.__kwdefaults__["workers"] <= S3_POOL_SIZE - 1
+
+
+def test_pool_size_can_be_overridden() -> None:
+    assert make_s3_client(R2, max_pool_connections=4).meta.config.max_pool_connections == 4
+
+
+def test_presigned_urls_use_sigv4_with_the_auto_region() -> None:
+    url = make_s3_client(R2).generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+    assert "%2Fauto%2Fs3%2Faws4_request" in url
+    assert url.startswith("https://0123abcd.r2.cloudflarestorage.com/b/k?")
+
+
+@pytest.fixture
+def own_client(services: Services) -> Any:
+    """A client of our own (event hooks must not leak into the session's shared client)."""
+    return make_s3_client(services.settings)
+
+
+def test_no_checksum_headers_are_sent_when_not_required(services: Services, own_client: Any) -> None:
+    """R2 rejects some of botocore's default flexible checksums: a plain PUT must carry none."""
+    sent: list[dict[str, str]] = []
+    own_client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.append({k.lower(): v for k, v in request.headers.items()})
+    )
+    own_client.put_object(Bucket=services.settings.bucket, Key="a.bin", Body=b"hello")
+    assert len(sent) == 1
+    assert not [h for h in sent[0] if h.startswith("x-amz-checksum") or h == "x-amz-sdk-checksum-algorithm"]
+    assert services.store.get_bytes("a.bin") == b"hello"
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_throttling_is_retried(services: Services, own_client: Any) -> None:
+    """Fault injection: the first two sends answer 503 SlowDown (moto never throttles); the third goes through."""
+    attempts: list[int] = []
+
+    def throttle(request: Any, **_: Any) -> AWSResponse | None:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            return AWSResponse(request.url, 503, {}, _Raw(body))
+        return None
+
+    own_client.meta.events.register("before-send.s3.HeadBucket", throttle)
+    own_client.head_bucket(Bucket=services.settings.bucket)
+    assert len(attempts) == 3
+
+
+def test_mongo_client_from_settings(services: Services) -> None:
+    client = make_mongo_client(services.settings)
+    try:
+        assert client.options.server_selection_timeout == 5
+        assert client.codec_options.tz_aware is True
+        assert client.admin.command("ping")["ok"] == 1
+    finally:
+        client.close()
+
+
+def test_the_process_client_is_created_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCENESTORE_S3_REGION", "auto")
+    get_settings.cache_clear()
+    get_s3_client.cache_clear()
+    try:
+        first = get_s3_client()
+        assert get_s3_client() is first
+        assert first.meta.region_name == "auto"
+    finally:
+        get_s3_client.cache_clear()
+        get_settings.cache_clear()
