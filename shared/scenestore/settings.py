@@ -213,5 +213,10 @@ def _limits(env: Mapping[str, str]) -> dict[str, KindLimits]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once (call ``get_settings.cache_clear()`` in tests that change env)."""
-    return Settings.from_env()
+    """The process's settings, read once (call ``get_settings.cache_clear()`` in tests that change env).
+
+    Deployed, the secret named by ``SCENESTORE_SECRETS_ARN`` supplies the credentials (``scenestore.secrets``).
+    """
+    from scenestore.secrets import settings_environ
+
+    return Settings.from_env(settings_environ())
