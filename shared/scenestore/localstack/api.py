@@ -1,19 +1,274 @@
-"""Serve the presign function's Chalice app over local HTTP, in a thread of the ``serve`` process."""
+"""Serve the presign function's Chalice app over local HTTP, in a thread of the ``serve`` process.
+
+Besides the app (every route of ``functions/presign/app.py``, exactly as Lambda runs it), the local server has
+what only a developer's machine needs, never part of the Lambda app:
+
+- ``GET /`` and ``GET /static/<name>``: the demo page (``demo_page/``) and the JS client (``clients/js/``), so
+  the page is same-origin with the API and needs no extra server;
+- ``/dev/...`` (when ``dev_routes``): a token for the demo user, the caller's projects and scenes (the real
+  frontend has its own backend for those), and creating or deleting a scene document, whose deletion the local
+  event runner turns into object cleanup as the Atlas trigger does in production.
+
+Unknown paths get a JSON 404 like the deployed HTTP API, instead of chalice local's 403.
+"""
 
 from __future__ import annotations
 
+import json
+import mimetypes
+import re
 import threading
-from typing import Any
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, Final
+from urllib.parse import unquote, urlsplit
+
+from chalice.local import ChaliceRequestHandler, RouteMatcher
+
+from scenestore.errors import InvalidRequest, NotFound, ScenestoreError, Unauthorized
+
+PAGE_DIR: Final = Path(__file__).resolve().parent / "demo_page"
+#: The JS client lives with its package.json in clients/js (repository checkout; the page needs it).
+CLIENT_DIR: Final = Path(__file__).resolve().parents[3] / "clients" / "js"
+CLIENT_FILES: Final = frozenset({"scenestore.js", "scenestore.d.ts"})
+DEV_TOKEN_TTL: Final = 3600
+_STATIC_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_CONTENT_TYPES: Final = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".ts": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+
+Reply = tuple[int, dict[str, Any]]
+
+
+class LocalSite:
+    """What the local server adds around the app: static files and the dev routes."""
+
+    def __init__(self, *, dev_routes: bool, page_dir: Path = PAGE_DIR, client_dir: Path = CLIENT_DIR) -> None:
+        self.dev_routes = dev_routes
+        self.page_dir = page_dir
+        self.client_dir = client_dir
+
+    # -- static files -------------------------------------------------------------------------------
+    def static_file(self, path: str) -> Path | None:
+        """The file for ``/`` or ``/static/<name>``, or ``None`` when the path is not a static one."""
+        if path in ("/", "/index.html"):
+            return self.page_dir / "index.html"
+        if not path.startswith("/static/"):
+            return None
+        name = path[len("/static/") :]
+        if not _STATIC_NAME.fullmatch(name):
+            return None
+        folder = self.client_dir if name in CLIENT_FILES else self.page_dir
+        return folder / name
+
+    # -- dev routes ---------------------------------------------------------------------------------
+    def dev_reply(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> Reply | None:
+        """Answer a ``/dev/...`` request, or ``None`` when the path is not one."""
+        if not path.startswith("/dev/"):
+            return None
+        if not self.dev_routes:
+            raise NotFound("dev routes are off (they are on with `scenestore serve --demo`)")
+        parts = path.strip("/").split("/")
+        if parts == ["dev", "token"] and method == "GET":
+            return 200, self._token()
+        user_id = self._caller(headers)
+        if parts == ["dev", "projects"] and method == "GET":
+            return 200, {"projects": self._projects(user_id)}
+        if len(parts) == 4 and parts[:2] == ["dev", "projects"] and parts[3] == "scenes" and method == "POST":
+            return 201, self._create_scene(user_id, unquote(parts[2]), _json_body(body))
+        if len(parts) == 5 and parts[:2] == ["dev", "projects"] and parts[3] == "scenes" and method == "DELETE":
+            return 200, self._delete_scene(user_id, unquote(parts[2]), unquote(parts[4]))
+        raise NotFound("no such dev route")
+
+    @staticmethod
+    def _services() -> Any:
+        from scenestore.services import get_services
+
+        return get_services()
+
+    def _token(self) -> dict[str, Any]:
+        from scenestore.localstack.demo import DEMO_USER
+        from scenestore.tokens import issue_token
+
+        token = issue_token(self._services().settings, DEMO_USER, ttl=DEV_TOKEN_TTL)
+        return {"user_id": DEMO_USER, "token": token, "expires_in": DEV_TOKEN_TTL}
+
+    def _caller(self, headers: dict[str, str]) -> str:
+        from scenestore.tokens import verify_token
+
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("missing bearer token")
+        return str(verify_token(self._services().settings, token.strip())["sub"])
+
+    def _owned_project(self, user_id: str, project_id: str) -> dict[str, Any]:
+        from scenestore.db import id_filter, project_owner
+        from scenestore.keys import validate_id
+
+        validate_id(project_id, "project_id")
+        project = self._services().db.projects.find_one(id_filter(project_id))
+        if project is None or project_owner(project) != user_id:
+            raise NotFound("no such project")
+        return project
+
+    def _projects(self, user_id: str) -> list[dict[str, Any]]:
+        db = self._services().db
+        projects = list(db.projects.find({"user_id": user_id}).sort("_id", 1))
+        ids = [str(p["_id"]) for p in projects]
+        scenes_by_project: dict[str, list[dict[str, Any]]] = {pid: [] for pid in ids}
+        for scene in db.scenes.find({"project_id": {"$in": ids}}):
+            scenes_by_project[str(scene["project_id"])].append(
+                {
+                    "id": str(scene["_id"]),
+                    "order": scene.get("order"),
+                    "media": _slot(scene.get("media")),
+                    "audio": _slot(scene.get("audio")),
+                }
+            )
+        return [
+            {
+                "id": pid,
+                "title": project.get("title") or pid,
+                "output": _slot(project.get("output")),
+                "scenes": sorted(scenes_by_project[pid], key=lambda s: (s["order"] is None, s["order"], s["id"])),
+            }
+            for pid, project in zip(ids, projects, strict=True)
+        ]
+
+    def _create_scene(self, user_id: str, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        from scenestore.keys import validate_id
+
+        self._owned_project(user_id, project_id)
+        scene_id = validate_id(body.get("scene_id") or f"scene-{uuid.uuid4().hex[:8]}", "scene_id")
+        db = self._services().db
+        last = db.scenes.find_one({"project_id": project_id}, sort=[("order", -1)])
+        order = int((last or {}).get("order") or 0) + 1
+        if db.scenes.find_one({"_id": scene_id}) is not None:
+            raise InvalidRequest(f"scene {scene_id} exists already")
+        db.scenes.insert_one({"_id": scene_id, "project_id": project_id, "order": order})
+        return {"id": scene_id, "project_id": project_id, "order": order}
+
+    def _delete_scene(self, user_id: str, project_id: str, scene_id: str) -> dict[str, Any]:
+        """Delete the scene *document* only: the event runner deletes the objects, as in production."""
+        from scenestore.db import id_filter
+        from scenestore.keys import validate_id
+
+        self._owned_project(user_id, project_id)
+        validate_id(scene_id, "scene_id")
+        db = self._services().db
+        scene = db.scenes.find_one(id_filter(scene_id))
+        if scene is None or str(scene.get("project_id")) != project_id:
+            raise NotFound("no such scene")
+        deleted = db.scenes.delete_one({"_id": scene["_id"]}).deleted_count
+        return {"deleted": deleted, "scene_id": scene_id, "project_id": project_id}
+
+
+def _slot(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict) or not value.get("storageKey"):
+        return None
+    return {k: value[k] for k in ("storageKey", "type", "contentType", "size") if k in value}
+
+
+def _json_body(body: bytes | None) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise InvalidRequest("body must be JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body must be a JSON object")
+    return data
+
+
+_STATUS_BY_CODE: Final = {"invalid_request": 400, "invalid_id": 400, "unauthorized": 401, "not_found": 404}
+
+
+class LocalApiHandler(ChaliceRequestHandler):
+    """Static files and dev routes first; every other request goes to the Chalice app unchanged."""
+
+    site: ClassVar[LocalSite]
+    routes: ClassVar[RouteMatcher]
+
+    def _generic_handle(self) -> None:
+        path = urlsplit(self.path).path
+        if self.command in ("GET", "HEAD"):
+            file = self.site.static_file(path)
+            if file is not None:
+                self._send_file(file)
+                return
+        if path.startswith("/dev/"):
+            self._send_dev(path)
+            return
+        try:
+            self.routes.match_route(self.path)
+        except ValueError:
+            self._drain_body()
+            self._send_json(404, {"error": "not_found", "message": f"no route for {self.command} {path}"})
+            return
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _drain_body(self) -> bytes | None:
+        length = int(self.headers.get("content-length", "0") or 0)
+        return self.rfile.read(length) if length > 0 else None
+
+    def _send_dev(self, path: str) -> None:
+        body = self._drain_body()
+        try:
+            reply = self.site.dev_reply(self.command, path, dict(self.headers), body)
+        except ScenestoreError as exc:
+            reply = _STATUS_BY_CODE.get(exc.code, 500), exc.to_dict()
+        assert reply is not None  # dev_reply answers every /dev/ path
+        self._send_json(*reply)
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        self._send_bytes(status, json.dumps(payload).encode(), "application/json")
+
+    def _send_file(self, file: Path) -> None:
+        if not file.is_file():
+            self._send_json(404, {"error": "not_found", "message": f"no such file: {file.name}"})
+            return
+        content_type = _CONTENT_TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
+        self._send_bytes(200, file.read_bytes(), content_type or "application/octet-stream")
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+def _handler_for(site: LocalSite, app: Any) -> Callable[..., LocalApiHandler]:
+    routes = RouteMatcher(list(app.routes))
+    return type("BoundLocalApiHandler", (LocalApiHandler,), {"site": site, "routes": routes})
 
 
 class ApiServer:
-    def __init__(self, app: Any, port: int, host: str = "127.0.0.1") -> None:
+    """The local HTTP API on ``host:port``, served from a daemon thread.
+
+    ``dev_routes`` turns on the ``/dev/...`` helpers of the demo page. They are on by default because this server
+    only ever runs on a developer's machine (loopback), and the token route only issues tokens for the demo user.
+    """
+
+    def __init__(self, app: Any, port: int, host: str = "127.0.0.1", *, dev_routes: bool = True) -> None:
         from chalice.config import Config
         from chalice.local import LocalDevServer
 
         self.host = host
         self.port = port
-        self._server = LocalDevServer(app, Config(), host, port)
+        self.site = LocalSite(dev_routes=dev_routes)
+        self._server = LocalDevServer(app, Config(), host, port, handler_cls=_handler_for(self.site, app))
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
 
     @property

@@ -1,0 +1,77 @@
+// Pure parts of the client, no server: argument checks, content types, URL shapes, error mapping.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { createClient, guessContentType, kindOfContentType, ScenestoreError } from "../scenestore.js";
+
+test("createClient insists on a base URL and a token function", () => {
+  assert.throws(() => createClient({ getToken: () => "t" }), TypeError);
+  assert.throws(() => createClient({ baseUrl: "http://x" }), TypeError);
+});
+
+test("the content type comes from the option, then the file, then the extension", () => {
+  assert.equal(guessContentType({ type: "image/png" }, "a.jpg", "image/webp"), "image/webp");
+  assert.equal(guessContentType({ type: "Audio/WAV; codecs=1" }, "a.bin"), "audio/wav");
+  assert.equal(guessContentType({ type: "" }, "Clip.MOV"), "video/quicktime");
+  assert.equal(guessContentType({ type: "" }, "notes.txt"), "");
+  assert.equal(kindOfContentType("video/webm"), "video");
+  assert.equal(kindOfContentType("application/pdf"), "");
+});
+
+test("storage URLs carry the whole key encoded as one path segment, and the media token", async () => {
+  const client = createClient({ baseUrl: "http://api.test/", getToken: () => "bearer-t", getMediaToken: () => "m t" });
+  const url = await client.storageUrl("media/a b+c.png");
+  assert.equal(url, "http://api.test/storage/media%2Fa%20b%2Bc.png?access_token=m%20t");
+  const layout = "users/u/projects/p/scenes/s/image/x.png";
+  assert.equal(client.storageUrlSync(layout), `http://api.test/storage/${encodeURIComponent(layout)}?access_token=m%20t`);
+});
+
+test("constructStorageUrl never rewrites a legacy key into the new layout", () => {
+  const client = createClient({ baseUrl: "http://api.test", getToken: () => "t" });
+  const url = client.constructStorageUrl("abc123.png", "demo-user", "legacy-project", "legacy-scene-2");
+  assert.equal(url, "http://api.test/storage/abc123.png?access_token=t");
+  assert.ok(!url.includes("users%2F"));
+});
+
+test("the synchronous URL needs a token it can have without waiting", async () => {
+  let resolved = false;
+  const client = createClient({
+    baseUrl: "http://api.test",
+    getToken: async () => {
+      resolved = true;
+      return "async-t";
+    },
+  });
+  assert.throws(() => client.storageUrlSync("a.png"), (e) => e instanceof ScenestoreError && e.code === "unauthorized");
+  assert.match(await client.storageUrl("a.png"), /access_token=async-t$/);
+  assert.ok(resolved);
+  assert.match(client.constructStorageUrl("a.png", "u", "p"), /access_token=async-t$/);
+});
+
+test("an upload without a name or a kind fails before any request", async () => {
+  let calls = 0;
+  const client = createClient({
+    baseUrl: "http://api.test",
+    getToken: () => "t",
+    fetch: async () => {
+      calls += 1;
+      throw new Error("no request expected");
+    },
+  });
+  await assert.rejects(client.upload(new Blob(["x"]), { projectId: "p", sceneId: "s" }), { code: "invalid_filename" });
+  await assert.rejects(
+    client.upload(new Blob(["x"], { type: "text/plain" }), { projectId: "p", sceneId: "s", filename: "a.txt" }),
+    { code: "invalid_request" },
+  );
+  const aborted = AbortSignal.abort();
+  await assert.rejects(
+    client.upload(new Blob(["x"], { type: "image/png" }), { projectId: "p", filename: "a.png", signal: aborted }),
+    { name: "AbortError" },
+  );
+  assert.equal(calls, 0);
+});
+
+test("a request that cannot reach the API is a network_error with status 0", async () => {
+  const client = createClient({ baseUrl: "http://127.0.0.1:9", getToken: () => "t" });
+  await assert.rejects(client.listFiles("p"), (e) => e instanceof ScenestoreError && e.code === "network_error" && e.status === 0);
+});
