@@ -1,19 +1,150 @@
 """The presign HTTP function (Chalice): thin routes over the shared layer.
 
-Lambda handler: ``app.app`` (API Gateway HTTP API). ``scenestore serve`` serves this same object locally.
+Lambda handler: ``app.app`` (API Gateway, REST-style payload 1.0). ``scenestore serve`` serves this same
+object locally. Each route parses its inputs, calls one shared-layer function and shapes the reply;
+identity, error mapping, CORS and logging happen once for all routes in ``scenestore.http_api.handle``.
+
+Import cost matters (it is the Lambda cold start): boto3, pymongo and PyJWT load on first use, inside the
+shared layer, not here.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 from chalice import Chalice, Response
+from scenestore import http_api
+from scenestore.http_api import ApiRequest, Caller, Reply, RouteSpec
+from scenestore.settings import get_settings
 
-app = Chalice(app_name="scenestore-presign")
+# A bad setting fails here, at start-up (Lambda init), naming the variable, not at the first request.
+get_settings()
 
 
-@app.route("/health", methods=["GET"])
-def health() -> Response:
+class _ThreadSafeChalice(Chalice):
+    """Chalice keeps the current request on the app object; the local HTTP server runs a thread per
+    connection, so it must be per thread (as chalice's own ``LocalChalice`` does) or concurrent requests
+    would read each other's bodies and headers."""
+
+    _local = threading.local()
+
+    @property  # type: ignore[override]
+    def current_request(self) -> Any:
+        return getattr(self._local, "request", None)
+
+    @current_request.setter
+    def current_request(self, value: Any) -> None:
+        self._local.request = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._local, "context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._local.context = value
+
+
+app = _ThreadSafeChalice(app_name="scenestore-presign")
+app.api.binary_types = []  # every body here is JSON; never base64-encode one
+
+#: Bodies are parsed by us (a non-JSON body is our 400, not Chalice's 415), so any Content-Type reaches the view.
+_ANY_TYPE = ["*/*"]
+
+
+def route(path: str, method: str, *, auth: bool = True, query_token: bool = False) -> Callable[..., Any]:
+    """Register ``view(request, caller)`` for ``method`` plus its CORS preflight (``OPTIONS``)."""
+    spec = RouteSpec(method=method, auth=auth, query_token=query_token)
+
+    def register(view: Callable[..., Reply]) -> Callable[..., Reply]:
+        def chalice_view(**_path_params: str) -> Response:
+            request = app.current_request
+            api_request = ApiRequest(
+                method=request.method,
+                route=path,
+                headers={k.lower(): v for k, v in request.headers.items()},
+                query={k: request.query_params.getlist(k) for k in request.query_params or {}},
+                path_params={k.rstrip("+"): v for k, v in (request.uri_params or {}).items()},
+                body=request.raw_body if isinstance(request.raw_body, bytes) else request.raw_body.encode(),
+            )
+            reply = http_api.handle(api_request, spec, view)
+            return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
+
+        chalice_view.__name__ = view.__name__
+        app.route(path, methods=[method, "OPTIONS"], content_types=_ANY_TYPE)(chalice_view)
+        return view
+
+    return register
+
+
+@app.middleware("http")
+def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Errors Chalice answers itself (405 for a wrong method, its 500 fallback) get the contract's shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        code = "method_not_allowed" if response.status_code == 405 else "internal"
+        message = "method not allowed" if response.status_code == 405 else "internal error"
+        response.body = {"error": code, "message": message}
+        origin = event.headers.get("origin") if event is not None else None
+        for name, value in http_api.cors_headers(origin, get_settings().cors_origins).items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+# -- routes ----------------------------------------------------------------------------------------------
+@route("/projects/{project_id}/uploads", "POST")
+def create_upload(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.uploads import UploadSpec, presign_upload
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id)
+    body = http_api.parse_body(http_api.UploadBody, request.body)
+    spec = UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+    return Reply(201, presign_upload(caller.services, caller.user_id, project_id, spec))
+
+
+@route("/projects/{project_id}/uploads/complete", "POST")
+def complete_upload(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.uploads import complete_upload as complete
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id)
+    body = http_api.parse_body(http_api.CompleteBody, request.body)
+    return Reply(200, complete(caller.services, caller.user_id, project_id, body.key))
+
+
+@route("/files", "GET")
+def get_file(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.files import presign_download
+
+    return Reply(200, presign_download(caller.services, caller.user_id, request.query_param("key")))
+
+
+@route("/storage/{key+}", "GET", query_token=True)
+def storage_redirect(request: ApiRequest, caller: Caller) -> Reply:
+    """302 to a presigned GET, for ``<img>``/``<video>``/``<audio>`` tags that cannot send headers."""
+    from scenestore.files import presign_download
+
+    target = presign_download(caller.services, caller.user_id, request.path_param("key"))
+    headers = {"Location": target["url"], "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
+    return Reply(302, "", headers)
+
+
+@route("/projects/{project_id}/files", "GET")
+def list_files(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.files import list_project_files
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id)
+    return Reply(200, list_project_files(caller.services, caller.user_id, project_id, request.query_param("cursor")))
+
+
+@route("/health", "GET", auth=False)
+def health(_request: ApiRequest, services: Any) -> Reply:
     from scenestore.health import check_health
 
-    status = check_health()
-    ok = all(v == "ok" for v in status.values())
-    return Response(body=status, status_code=200 if ok else 503, headers={"Content-Type": "application/json"})
+    status = check_health(services)
+    return Reply(200 if all(v == "ok" for v in status.values()) else 503, status, {"Cache-Control": "no-store"})

@@ -7,6 +7,7 @@ JWKS URL), so ``alg: none`` or an algorithm swap can never pass; ``exp`` and ``s
 from __future__ import annotations
 
 import time
+import warnings
 from functools import lru_cache
 from typing import Any, Final
 
@@ -16,6 +17,16 @@ from scenestore.settings import Settings
 
 LEEWAY_SECONDS: Final = 30
 DEFAULT_TTL: Final = 3600
+
+#: Claim ``scope`` of a media token: good only for ``GET /storage/{key}``, where it may travel in a URL.
+MEDIA_SCOPE: Final = "media"
+#: Media tokens end up in URLs (``<img src>``, logs, history), so they live minutes, not hours.
+MEDIA_TOKEN_TTL: Final = 300
+
+# PyJWT warns on every encode/decode when an HS256 secret is shorter than 32 bytes, which the documented dev
+# default (``dev-secret-change-me``) is. The warning is noise on the local stack and in tests; production uses
+# RS256 via JWKS or a long secret, and a short production secret is the operator's call, not a per-request log.
+warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long", category=UserWarning)
 
 
 def issue_token(
@@ -72,3 +83,16 @@ def verify_token(settings: Settings, token: str) -> dict[str, Any]:
     except Exception:
         raise Unauthorized("invalid bearer token: bad subject") from None
     return claims
+
+
+def issue_media_token(settings: Settings, user_id: str, *, ttl: int = MEDIA_TOKEN_TTL) -> str:
+    """A short-lived token for ``?access_token=`` on ``GET /storage/{key}`` (media tags cannot send headers).
+
+    It carries ``scope: media`` and is refused by every other route, so a URL that leaks (browser history,
+    a proxy log, a copied link) can only read the caller's own media, and only for ``ttl`` seconds.
+    """
+    return issue_token(settings, user_id, ttl=ttl, extra={"scope": MEDIA_SCOPE})
+
+
+def is_media_token(claims: dict[str, Any]) -> bool:
+    return claims.get("scope") == MEDIA_SCOPE
