@@ -1,0 +1,24 @@
+"""delete-scene: a scene was deleted; delete its prefix and the legacy objects only it referenced.
+
+Accepts the app's ``SceneDeleted`` EventBridge event, an Atlas Trigger delete event on ``scenes``, or a
+direct ``{"user_id", "project_id", "scene_id", "continuation"?}``; returns the contract's result (``complete: false``
+with a ``continuation`` when its time ran out: re-invoke with the same event plus that continuation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scenestore.budget import Deadline
+from scenestore.cleanup import DELETE_MARGIN_SECONDS, run_cleanup
+from scenestore.events import SCENE, parse_deletion_event
+from scenestore.observability import logger, metrics
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_deletion_event(event, expect=SCENE)
+    deadline = Deadline.from_context(context, margin_seconds=DELETE_MARGIN_SECONDS)
+    return run_cleanup(request, deadline).to_dict()

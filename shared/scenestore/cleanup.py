@@ -1,0 +1,491 @@
+"""Delete a project's or a scene's storage: its prefix plus the legacy objects only it referenced.
+
+What goes (contract section 5):
+
+- every object under the prefix (``users/{u}/projects/{p}/`` or ``.../scenes/{s}/``, always ending in ``/``);
+- the *legacy* keys (outside ``users/``) referenced by the deleted documents, unless a document that is not
+  being deleted still references them. For a project, its remaining scene documents count as deleted with it
+  (their legacy keys are the project's). Legacy keys come from the change event's pre-image and from the
+  documents that still exist; each is checked for other references (``$in`` batches, one field at a time)
+  and for existence (HEAD) right before it is deleted, so counts are exact and a redelivery reports 0.
+- nothing else: layout keys of other prefixes are never touched, even when a deleted document named them.
+
+When the deleted document is already gone and the event had no pre-image (the app's ``SceneDeleted`` /
+``ProjectDeleted`` after the fact, a direct invocation), its own legacy keys cannot be known. The prefix is
+still deleted (it is determined by the ids alone) and the result carries a ``legacy_refs_unknown`` warning;
+deleting "unreferenced legacy objects" instead would also take objects that were never this document's
+(see docs/delete.md). A scene whose project is gone has no known owner: its pre-image's legacy keys are
+handled and its prefix is left to the project's own deletion, with a ``project_gone`` warning.
+
+Order and resumption: the legacy phase runs first (it is small and its inputs may exist only in this
+event), then the prefix phase. Both stop at the deadline and return ``complete: false`` with an opaque
+``continuation`` (base64url JSON of phase and the last key handled, bound to the target) from which the
+next invocation resumes without redoing work. Every invocation does at least one unit of work (a legacy
+batch or a prefix page) even when its time is already up, so a loop of re-invocations always finishes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from scenestore.budget import Deadline
+from scenestore.clients import S3_CONCURRENCY
+from scenestore.db import (
+    IN_BATCH,
+    PROJECTS,
+    REFERENCE_FIELDS,
+    SCENES,
+    chunks,
+    find_references,
+    id_filter,
+    project_owner,
+)
+from scenestore.errors import InvalidId, InvalidRequest, StorageError
+from scenestore.events import PROJECT, SCENE, DeletionRequest, InvalidEvent
+from scenestore.keys import is_legacy_key, project_prefix, scene_prefix, validate_id
+from scenestore.observability import logger, metrics
+from scenestore.prefix_delete import MAX_BATCH, DeleteReport, ProgressCallback, delete_keys, delete_prefix
+from scenestore.services import Services, get_services
+from scenestore.storage import ObjectInfo
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+#: Time kept back from the Lambda's remaining time: in-flight pages finish and the reply is sent.
+DELETE_MARGIN_SECONDS: Final = 10.0
+LEGACY_BATCH: Final = IN_BATCH
+CONTINUATION_VERSION: Final = 1
+
+Phase = Literal["legacy", "prefix"]
+DocRef = tuple[str, str]  # (collection, str(_id))
+
+_progress: ContextVar[ProgressCallback | None] = ContextVar("scenestore_cleanup_progress", default=None)
+
+
+@contextmanager
+def progress_listener(callback: ProgressCallback | None) -> Iterator[None]:
+    """Report ``(objects, bytes)`` deleted to ``callback`` for cleanups run inside (the CLI's progress bar).
+
+    A context variable, because the CLI runs the very Lambda handler, whose signature has no room for it.
+    """
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+# -- continuation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """Where the next invocation resumes: the phase and the last key handled in it (``None``: its start)."""
+
+    phase: Phase
+    after: str | None
+    target: str
+
+    def encode(self) -> str:
+        raw = json.dumps(
+            {"v": CONTINUATION_VERSION, "t": self.target, "p": self.phase, "a": self.after}, separators=(",", ":")
+        )
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, target: str) -> Continuation:
+        """Refuse a token that is malformed or belongs to another target (it would skip that target's keys)."""
+        try:
+            data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise InvalidRequest("continuation is not one this function returned") from None
+        if not isinstance(data, dict) or data.get("v") != CONTINUATION_VERSION:
+            raise InvalidRequest("continuation is not one this function returned")
+        phase, after = data.get("p"), data.get("a")
+        if phase not in ("legacy", "prefix") or not (after is None or isinstance(after, str)):
+            raise InvalidRequest("continuation is not one this function returned")
+        if data.get("t") != target:
+            raise InvalidRequest(f"continuation belongs to {data.get('t')!r}, not to {target!r}")
+        return cls(phase=phase, after=after, target=target)
+
+
+def target_tag(request: DeletionRequest) -> str:
+    return f"{request.target}:{request.project_id}:{request.scene_id or ''}"
+
+
+# -- result ----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CleanupResult:
+    """The contract's result plus ``prefix`` and ``warnings`` (what could not be determined, and why)."""
+
+    target: str
+    user_id: str | None
+    project_id: str
+    scene_id: str | None
+    prefix: str | None
+    report: DeleteReport = field(default_factory=DeleteReport)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+
+    def warn(self, code: str, message: str) -> None:
+        self.warnings.append({"code": code, "message": message})
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"user_id": self.user_id, "project_id": self.project_id}
+        if self.target == SCENE:
+            result["scene_id"] = self.scene_id
+        result.update(self.report.to_dict())
+        result["prefix"] = self.prefix
+        result["warnings"] = list(self.warnings)
+        return result
+
+
+def merge_results(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
+    """Fold one invocation's result dict into the running total of a loop on continuations."""
+    if total is None:
+        merged = dict(part)
+        merged["errors"] = list(part.get("errors", []))
+        merged["warnings"] = list(part.get("warnings", []))
+        merged["invocations"] = 1
+        return merged
+    report = DeleteReport(
+        deleted_count=total["deleted_count"],
+        failed_count=total["failed_count"],
+        total_bytes=total["total_bytes"],
+        errors=list(total["errors"]),
+    )
+    report.merge(
+        DeleteReport(
+            deleted_count=part["deleted_count"],
+            failed_count=part["failed_count"],
+            total_bytes=part["total_bytes"],
+            errors=list(part["errors"]),
+            complete=part["complete"],
+            continuation=part["continuation"],
+        )
+    )
+    merged = {**total, **part, **report.to_dict()}
+    merged["user_id"] = total.get("user_id") or part.get("user_id")
+    merged["prefix"] = total.get("prefix") or part.get("prefix")
+    merged["warnings"] = total["warnings"] + [w for w in part.get("warnings", []) if w not in total["warnings"]]
+    merged["invocations"] = total["invocations"] + 1
+    return merged
+
+
+# -- the use case ----------------------------------------------------------------------------------
+
+
+def run_cleanup(request: DeletionRequest, deadline: Deadline, *, services: Services | None = None) -> CleanupResult:
+    """What a delete handler calls: the cleanup, plus its log line and EMF metrics."""
+    started = time.monotonic()
+    logger.append_keys(user_id=request.user_id, project_id=request.project_id, scene_id=request.scene_id)
+    result = delete_target(request, services=services, deadline=deadline, on_progress=_progress.get())
+    elapsed_ms = (time.monotonic() - started) * 1000
+    report = result.report
+    metrics.add_metric(name="ObjectsDeleted", unit=MetricUnit.Count, value=report.deleted_count)
+    metrics.add_metric(name="BytesDeleted", unit=MetricUnit.Bytes, value=report.total_bytes)
+    metrics.add_metric(name="DeleteFailures", unit=MetricUnit.Count, value=report.failed_count)
+    metrics.add_metric(name="DeleteDuration", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+    logger.append_keys(user_id=result.user_id)
+    logger.info(
+        "deletion complete" if report.complete else "deletion paused at its time budget",
+        extra={
+            "target": request.target,
+            "source": request.source,
+            "prefix": result.prefix,
+            "deleted_count": report.deleted_count,
+            "failed_count": report.failed_count,
+            "total_bytes": report.total_bytes,
+            "duration_ms": round(elapsed_ms, 1),
+            "warnings": [w["code"] for w in result.warnings],
+        },
+    )
+    return result
+
+
+def delete_target(
+    request: DeletionRequest,
+    *,
+    services: Services | None = None,
+    deadline: Deadline | None = None,
+    workers: int = S3_CONCURRENCY,
+    legacy_batch: int = LEGACY_BATCH,
+    on_progress: ProgressCallback | None = None,
+) -> CleanupResult:
+    """Delete what ``request`` names (module doc); resume from ``request.continuation`` if given."""
+    services = services or get_services()
+    db = services.db
+    if request.database is not None and request.database != services.settings.mongodb_db:
+        raise InvalidEvent(
+            f"the change event is for database {request.database!r} but SCENESTORE_MONGODB_DB is "
+            f"{services.settings.mongodb_db!r}; reference checks would look in the wrong place"
+        )
+    tag = target_tag(request)
+    resume = Continuation.decode(request.continuation, tag) if request.continuation else None
+    budget = _AtLeastOneUnit((deadline or Deadline.never()).at)
+
+    owner = _Owner.resolve(request, db)
+    result = CleanupResult(
+        target=request.target,
+        user_id=owner.user_id,
+        project_id=request.project_id,
+        scene_id=request.scene_id,
+        prefix=owner.prefix(request),
+    )
+    result.warnings.extend(owner.warnings)
+    after = resume.after if resume else None
+    if resume and resume.phase == "prefix" and after and result.prefix and not after.startswith(result.prefix):
+        raise InvalidRequest("continuation does not lie under this target's prefix")
+
+    if resume is None or resume.phase == "legacy":
+        owned = _deleted_documents(request, db, owner, result)
+        stopped_at = _delete_legacy(
+            services,
+            owned,
+            after=after,
+            deadline=budget,
+            report=result.report,
+            batch_size=legacy_batch,
+            workers=workers,
+            on_progress=on_progress,
+        )
+        if stopped_at is not None:
+            result.report.complete = False
+            result.report.continuation = Continuation("legacy", stopped_at or None, tag).encode()
+            return result
+        after = None
+
+    if result.prefix is None:
+        return result
+    prefix_report = delete_prefix(
+        services.s3,
+        services.settings.bucket,
+        result.prefix,
+        deadline=budget,
+        start_after=after,
+        workers=workers,
+        on_progress=on_progress,
+    )
+    result.report.merge(prefix_report)
+    if not prefix_report.complete:
+        result.report.continuation = Continuation("prefix", prefix_report.continuation or None, tag).encode()
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _AtLeastOneUnit(Deadline):
+    """A deadline whose first check always passes: each invocation makes progress, however late it starts."""
+
+    _checked: list[bool] = field(default_factory=list)
+
+    def expired(self) -> bool:
+        if not self._checked:
+            self._checked.append(True)
+            return False
+        return Deadline.expired(self)
+
+
+# -- who owns the target, and which documents go with it -------------------------------------------
+
+
+@dataclass(slots=True)
+class _Owner:
+    """The target's user and whether its project document (if any) agrees with the request."""
+
+    user_id: str | None
+    project_doc: dict[str, Any] | None
+    owner_agrees: bool
+    warnings: list[dict[str, str]]
+
+    @classmethod
+    def resolve(cls, request: DeletionRequest, db: Database[dict[str, Any]]) -> _Owner:
+        project = db[PROJECTS].find_one(id_filter(request.project_id), {"user_id": 1, **_fields(PROJECTS)})
+        warnings: list[dict[str, str]] = []
+        user_id = request.user_id
+        if user_id is None:  # an Atlas scene event: the owner is the project's
+            if project is None:
+                warnings.append(
+                    {
+                        "code": "project_gone",
+                        "message": f"project {request.project_id!r} no longer exists, so the scene's user is "
+                        "unknown: its prefix is left to the project's own deletion; its legacy keys were handled",
+                    }
+                )
+                return cls(None, None, True, warnings)
+            try:
+                user_id = validate_id(project_owner(project), "user_id")
+            except InvalidId as exc:
+                raise InvalidEvent(f"project {request.project_id!r} has an invalid user_id: {exc.message}") from None
+        agrees = project is None or project_owner(project) == user_id
+        if not agrees:
+            warnings.append(
+                {
+                    "code": "owner_mismatch",
+                    "message": f"project {request.project_id!r} exists and belongs to another user: only the "
+                    "prefix was deleted, none of that project's legacy keys",
+                }
+            )
+        return cls(user_id, project, agrees, warnings)
+
+    def prefix(self, request: DeletionRequest) -> str | None:
+        if self.user_id is None:
+            return None
+        if request.target == SCENE:
+            assert request.scene_id is not None
+            return scene_prefix(self.user_id, request.project_id, request.scene_id)
+        return project_prefix(self.user_id, request.project_id)
+
+
+@dataclass(slots=True)
+class _Owned:
+    """The deleted documents (by collection and id) and the legacy keys they referenced, sorted."""
+
+    documents: set[DocRef]
+    legacy_keys: list[str]
+
+
+def _deleted_documents(
+    request: DeletionRequest, db: Database[dict[str, Any]], owner: _Owner, result: CleanupResult
+) -> _Owned:
+    refs: list[str] = list(request.pre_image_refs or ())
+    documents: set[DocRef] = set()
+    gone_without_pre_image = request.pre_image_refs is None
+    if request.target == PROJECT:
+        documents.add((PROJECTS, request.project_id))
+        if owner.project_doc is not None:
+            gone_without_pre_image = False
+            if owner.owner_agrees:
+                refs.extend(_refs(owner.project_doc, PROJECTS))
+                result.warn(
+                    "document_exists",
+                    f"project {request.project_id!r} still exists; its storage was deleted as requested",
+                )
+        if owner.owner_agrees:
+            cursor = db[SCENES].find({"project_id": request.project_id}, _fields(SCENES))
+            for doc in cursor:
+                documents.add((SCENES, str(doc["_id"])))
+                refs.extend(_refs(doc, SCENES))
+        what = "the project's legacy output key, if it had one,"
+    else:
+        assert request.scene_id is not None
+        documents.add((SCENES, request.scene_id))
+        scene = db[SCENES].find_one(id_filter(request.scene_id), {"project_id": 1, **_fields(SCENES)})
+        if scene is not None:
+            gone_without_pre_image = False
+            if str(scene.get("project_id")) != request.project_id:
+                result.warn(
+                    "scene_elsewhere",
+                    f"scene {request.scene_id!r} exists in project {scene.get('project_id')!r}: its legacy keys "
+                    "were kept; only the requested prefix was deleted",
+                )
+            elif owner.owner_agrees:
+                refs.extend(_refs(scene, SCENES))
+                result.warn(
+                    "document_exists",
+                    f"scene {request.scene_id!r} still exists; its storage was deleted as requested",
+                )
+        what = "the scene's legacy media and audio keys"
+    if not owner.owner_agrees:
+        refs = []
+    if gone_without_pre_image:
+        result.warn(
+            "legacy_refs_unknown",
+            f"the deleted document is gone and the event carried no pre-image, so {what} could not be "
+            "determined and were not deleted (the prefix was); run `scenestore verify` to find leftovers",
+        )
+    legacy = sorted({key for key in refs if key and is_legacy_key(key)})
+    return _Owned(documents=documents, legacy_keys=legacy)
+
+
+def _fields(collection: str) -> dict[str, int]:
+    return dict.fromkeys(REFERENCE_FIELDS[collection], 1)
+
+
+def _refs(doc: dict[str, Any], collection: str) -> Iterator[str]:
+    for dotted in REFERENCE_FIELDS[collection]:
+        value: Any = doc
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            yield value
+
+
+# -- legacy phase ----------------------------------------------------------------------------------
+
+
+def _delete_legacy(
+    services: Services,
+    owned: _Owned,
+    *,
+    after: str | None,
+    deadline: Deadline,
+    report: DeleteReport,
+    batch_size: int,
+    workers: int,
+    on_progress: ProgressCallback | None,
+) -> str | None:
+    """Delete the owned legacy keys after ``after``; return the last key handled if the deadline stopped it."""
+    pending = [key for key in owned.legacy_keys if after is None or key > after]
+    last = after or ""
+    for batch in chunks(pending, max(1, batch_size)):
+        if deadline.expired():
+            return last
+        references = find_references(services.db, batch)
+        unshared = [
+            key
+            for key in batch
+            if all((collection, str(doc_id)) in owned.documents for collection, doc_id, _ in references.get(key, ()))
+        ]
+        kept = len(batch) - len(unshared)
+        if kept:
+            logger.info("legacy objects kept: other documents still reference them", extra={"kept": kept})
+        existing, head_errors = _existing(services, unshared, workers)
+        report.add_errors(head_errors)
+        for part in _chunks_of(existing, MAX_BATCH):
+            deleted = delete_keys(services.s3, services.settings.bucket, part)
+            report.deleted_count += deleted.deleted
+            report.total_bytes += deleted.deleted_bytes
+            report.add_errors(deleted.errors)
+            if on_progress:
+                on_progress(deleted.deleted, deleted.deleted_bytes)
+        last = batch[-1]
+    return None
+
+
+def _existing(services: Services, keys: Sequence[str], workers: int) -> tuple[list[ObjectInfo], list[dict[str, str]]]:
+    """HEAD each key (concurrently): only objects that exist are deleted and counted."""
+    if not keys:
+        return [], []
+    store = services.store
+
+    def head(key: str) -> ObjectInfo | dict[str, str] | None:
+        try:
+            return store.head(key)
+        except StorageError as exc:
+            return {"key": key, "code": "head_failed", "message": exc.message}
+
+    found: list[ObjectInfo] = []
+    errors: list[dict[str, str]] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))), thread_name_prefix="head") as pool:
+        for outcome in pool.map(head, keys):
+            if isinstance(outcome, ObjectInfo):
+                found.append(outcome)
+            elif outcome is not None:
+                errors.append(outcome)
+    return found, errors
+
+
+def _chunks_of(items: Sequence[ObjectInfo], size: int) -> Iterable[Sequence[ObjectInfo]]:
+    return (items[i : i + size] for i in range(0, len(items), size))
