@@ -71,10 +71,13 @@ export interface PresignResult {
 /** `POST /projects/{project_id}/uploads/complete` -> 200. */
 export interface CompleteResult {
   key: string;
-  slot: string;
+  /** Where the key was recorded: `scene.media`, `scene.audio` or `project.output`. */
+  slot: "scene.media" | "scene.audio" | "project.output";
   size: number;
   content_type: string;
-  replaced: string | null;
+  /** The slot held another key before. */
+  replaced: boolean;
+  /** That previous object was deleted (no document referenced it any more). */
   deleted_previous: boolean;
 }
 

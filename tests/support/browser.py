@@ -1,0 +1,152 @@
+"""Shared by the frontend tests: what clients/js/setup.sh could install, the local API, and Chromium.
+
+The browser is Debian's ``chromium`` driven through Python's ``playwright`` package by executable path (no
+browser download is possible here). Whatever setup.sh could not install is in ``clients/js/.setup-status``;
+the tests that need it skip with that reason, which ``pytest -ra`` prints in its closing summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+from scenestore.localstack.api import ApiServer, load_presign_app
+from scenestore.localstack.demo import DEMO_USER, seed_demo
+from scenestore.localstack.servers import free_port
+from scenestore.services import Services
+from scenestore.tokens import issue_token
+
+REPO: Final = Path(__file__).resolve().parents[2]
+CLIENT_DIR: Final = REPO / "clients" / "js"
+STATUS_FILE: Final = CLIENT_DIR / ".setup-status"
+ARTIFACTS: Final = REPO / "test-artifacts"
+
+#: Flags that keep Chromium off the (closed) network and away from the user's profile.
+CHROMIUM_ARGS: Final = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+)
+
+
+def setup_status() -> dict[str, str]:
+    """``part -> "ok" | reason`` from setup.sh's status file (empty when setup.sh has not run)."""
+    if not STATUS_FILE.exists():
+        return {}
+    status: dict[str, str] = {}
+    for line in STATUS_FILE.read_text().splitlines():
+        part, sep, value = line.partition("=")
+        if sep:
+            status[part.strip()] = value.strip()
+    return status
+
+
+def _reason(part: str, fallback: str) -> str:
+    value = setup_status().get(part)
+    if value and value != "ok":
+        return f"{part}: {value} (from clients/js/setup.sh; run `make browser-setup`)"
+    return fallback
+
+
+def require_node() -> str:
+    node = shutil.which("node")
+    if not node:
+        pytest.skip(_reason("node", "node is not installed; run `make browser-setup`"))
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 18:
+        pytest.skip(f"node {version} is too old (the client's tests need Node 18+)")
+    return node
+
+
+def require_chromium() -> str:
+    path = os.environ.get("SCENESTORE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip(_reason("chromium", "chromium is not installed; run `make browser-setup` as root"))
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("the Python package playwright is not installed (it comes with the dev extra)")
+    return path
+
+
+def require_npm_packages(*names: str) -> Path:
+    modules = CLIENT_DIR / "node_modules"
+    missing = [name for name in names if not (modules / name / "package.json").exists()]
+    if missing:
+        pytest.skip(_reason("npm", f"npm packages missing in clients/js/node_modules: {', '.join(missing)}"))
+    return modules
+
+
+@dataclass
+class DemoApi:
+    """The local HTTP API (the presign app plus the demo page and dev routes) over one test's services."""
+
+    url: str
+    services: Services
+    token: str
+
+    def token_for(self, user_id: str) -> str:
+        return issue_token(self.services.settings, user_id)
+
+
+@contextlib.contextmanager
+def running_api(services: Services, *, seed: bool = True) -> Iterator[DemoApi]:
+    if seed:
+        seed_demo(services)
+    server = ApiServer(load_presign_app(), free_port()).start()
+    try:
+        yield DemoApi(url=server.url, services=services, token=issue_token(services.settings, DEMO_USER))
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def chromium_context(executable: str) -> Iterator[Any]:
+    """A headless Chromium with a fresh profile; yields a Playwright BrowserContext."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="scenestore-chromium-") as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=executable,
+            headless=True,
+            args=list(CHROMIUM_ARGS),
+            viewport={"width": 1200, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def artifact_path(name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name
+
+
+def wait_until(predicate: Any, *, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test with ``what`` after ``timeout`` s."""
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)

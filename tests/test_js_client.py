@@ -1,0 +1,81 @@
+"""The JS client's own tests (``node --test clients/js/test/``) against the real local stack and API.
+
+GIVEN the local S3 and MongoDB servers, the presign app served over HTTP on a free port, and the demo data
+WHEN node runs the client's tests with the API's URL and tokens in its environment
+THEN every test passes: uploads (presign -> PUT -> complete) land and are listed, storage URLs resolve legacy
+and layout keys, API errors reach the caller with their code and status, other users see nothing, an abort
+records nothing, and listings follow cursors across pages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from scenestore.localstack.demo import DEMO_USER, png_bytes, wav_bytes
+from scenestore.services import Services
+
+from tests.support.browser import CLIENT_DIR, require_node, running_api
+
+PAGED_PROJECT = "paged-project"
+#: One more object than a listing page holds (1000), so the client has to follow a cursor.
+PAGED_COUNT = 1001
+
+
+def _seed_paged_project(services: Services) -> None:
+    services.db.projects.replace_one({"_id": PAGED_PROJECT}, {"_id": PAGED_PROJECT, "user_id": DEMO_USER}, upsert=True)
+    prefix = f"users/{DEMO_USER}/projects/{PAGED_PROJECT}/scenes/s1/image/"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: services.store.put_bytes(f"{prefix}f{i:05d}.png", b"p"), range(PAGED_COUNT)))
+
+
+def _tap_summary(output: str) -> dict[str, int]:
+    return {
+        name: int(count) for name, count in re.findall(r"^# (tests|pass|fail|skipped|cancelled) (\d+)$", output, re.M)
+    }
+
+
+def test_node_client_tests_pass_against_the_local_api(services: Services, tmp_path: Path) -> None:
+    node = require_node()
+    (tmp_path / "sample.png").write_bytes(png_bytes(64, 48, seed=5))
+    (tmp_path / "sample.wav").write_bytes(wav_bytes(seconds=0.4))
+    _seed_paged_project(services)
+    with running_api(services) as api:
+        env = dict(os.environ)
+        env.update(
+            SCENESTORE_API_URL=api.url,
+            SCENESTORE_TOKEN=api.token,
+            SCENESTORE_OTHER_TOKEN=api.token_for("someone-else"),
+            SCENESTORE_FIXTURES=str(tmp_path),
+            SCENESTORE_PAGED_PROJECT=PAGED_PROJECT,
+            SCENESTORE_PAGED_COUNT=str(PAGED_COUNT),
+            NODE_NO_WARNINGS="1",
+        )
+        result = subprocess.run(
+            [node, "--test", "--test-reporter=tap", "test/"],
+            cwd=CLIENT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    output = result.stdout + result.stderr
+    summary = _tap_summary(result.stdout)
+    assert result.returncode == 0, f"node --test failed ({summary}):\n{output[-6000:]}"
+    assert summary.get("fail") == 0 and summary.get("cancelled", 0) == 0, output[-3000:]
+    assert summary.get("skipped") == 0, f"no client test may skip when the stack is up:\n{output[-3000:]}"
+    assert summary.get("pass", 0) >= 15, summary
+
+
+@pytest.mark.parametrize("path", ["scenestore.js", "scenestore.d.ts", "package.json", "package-lock.json"])
+def test_client_package_ships_module_and_types(path: str) -> None:
+    """The module is used without a build step, so its files are the package: they must be committed."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", path], cwd=CLIENT_DIR, capture_output=True, check=False
+    )
+    assert listed.returncode == 0, f"clients/js/{path} is not committed"
