@@ -1,0 +1,287 @@
+"""The ASL simulator (tests/support/asl.py) behaves like Step Functions where our state machines rely on it.
+
+These tests use tiny inline definitions, no servers: input/output processing, Choice, Retry backoff, Catch,
+Map concurrency and tolerated failures, intrinsics, and the refusals that keep the simulator honest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.support.asl import (
+    LAMBDA_INVOKE,
+    ASLError,
+    StateMachine,
+    StatesError,
+    evaluate_intrinsic,
+    read_path,
+    validate,
+)
+
+
+def invoke_state(function: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {"FunctionName": function, "Payload.$": "$"},
+        **extra,
+    }
+
+
+def test_pass_parameters_result_path_and_output_path_follow_the_spec() -> None:
+    definition = {
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {
+                "Type": "Pass",
+                "InputPath": "$.inner",
+                "Parameters": {"copied.$": "$.a", "literal": {"nested.$": "$.b[1]"}, "ctx.$": "$$.Execution.Name"},
+                "ResultPath": "$.shaped",
+                "Next": "Trim",
+            },
+            "Trim": {"Type": "Pass", "OutputPath": "$.shaped", "End": True},
+        },
+    }
+    execution = StateMachine(definition, {}).run({"inner": {"a": 1, "b": [10, 20]}, "x": 0}, execution_name="e1")
+    assert execution.status == "SUCCEEDED"
+    # ResultPath merges into the *raw* state input, InputPath only narrows what Parameters see.
+    assert execution.output == {"copied": 1, "literal": {"nested": 20}, "ctx": "e1"}
+
+
+def test_task_result_selector_and_result_path_keep_the_input() -> None:
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": invoke_state("f", ResultSelector={"v.$": "$.Payload.v"}, ResultPath="$.out", End=True)},
+    }
+    execution = StateMachine(definition, {"f": lambda event: {"v": event["n"] * 2}}).run({"n": 21})
+    assert execution.output == {"n": 21, "out": {"v": 42}}
+
+
+def test_choice_loops_until_done_and_numeric_rules_compare_numbers_only() -> None:
+    definition = {
+        "StartAt": "Step",
+        "States": {
+            "Step": invoke_state("count", OutputPath="$.Payload", Next="Done?"),
+            "Done?": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.n", "NumericGreaterThanEquals": 3, "Next": "Finished"},
+                    {"Not": {"Variable": "$.n", "IsNumeric": True}, "Next": "Broken"},
+                ],
+                "Default": "Step",
+            },
+            "Finished": {"Type": "Succeed"},
+            "Broken": {"Type": "Fail", "Error": "Broken"},
+        },
+    }
+    machine = StateMachine(definition, {"count": lambda event: {"n": event["n"] + 1}})
+    assert machine.run({"n": 0}).output == {"n": 3}
+    assert len(machine.invocations) == 3
+    assert StateMachine(definition, {"count": lambda event: {"n": "3"}}).run({"n": 0}).error == "Broken"
+
+
+def test_a_choice_on_a_missing_field_is_a_runtime_error_that_no_retry_hides() -> None:
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": invoke_state("f", OutputPath="$.Payload", Next="Check"),
+            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": "Ok"}]},
+            "Ok": {"Type": "Succeed"},
+        },
+    }
+    execution = StateMachine(definition, {"f": lambda event: {"finished": True}}).run({})
+    assert (execution.status, execution.error) == ("FAILED", "States.Runtime")
+
+
+def test_retry_backs_off_exponentially_capped_then_succeeds() -> None:
+    """A fault injected on purpose: Lambda throttling cannot be produced by the local stack."""
+    calls = {"n": 0}
+
+    def flaky(event: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 4:
+            raise StatesError("Lambda.TooManyRequestsException", "Rate exceeded")
+        return {"ok": True}
+
+    retry = [
+        {
+            "ErrorEquals": ["Lambda.TooManyRequestsException"],
+            "IntervalSeconds": 2,
+            "BackoffRate": 3,
+            "MaxAttempts": 5,
+            "MaxDelaySeconds": 30,
+        }
+    ]
+    slept: list[float] = []
+    definition = {"StartAt": "Call", "States": {"Call": invoke_state("f", Retry=retry, End=True)}}
+    execution = StateMachine(definition, {"f": flaky}, sleep=slept.append).run({})
+    assert execution.status == "SUCCEEDED"
+    assert slept == [2, 6, 18, 30]
+
+
+def test_retries_run_out_and_the_error_fails_the_execution() -> None:
+    retry = [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 2, "IntervalSeconds": 1}]
+
+    def broken(event: Any) -> Any:
+        raise KeyError("boom")
+
+    definition = {"StartAt": "Call", "States": {"Call": invoke_state("f", Retry=retry, End=True)}}
+    machine = StateMachine(definition, {"f": broken})
+    execution = machine.run({})
+    assert (execution.status, execution.error) == ("FAILED", "KeyError")
+    assert len(machine.invocations) == 3
+    assert '"errorType": "KeyError"' in str(execution.cause)
+
+
+def test_catch_routes_the_error_with_its_cause() -> None:
+    def broken(event: Any) -> Any:
+        raise ValueError("bad input")
+
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": invoke_state(
+                "f", Catch=[{"ErrorEquals": ["ValueError"], "ResultPath": "$.err", "Next": "Handled"}], End=True
+            ),
+            "Handled": {"Type": "Pass", "End": True},
+        },
+    }
+    execution = StateMachine(definition, {"f": broken}).run({"x": 1})
+    assert execution.output["x"] == 1 and execution.output["err"]["Error"] == "ValueError"
+
+
+def test_map_respects_max_concurrency_and_keeps_item_order() -> None:
+    active = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def work(event: Any) -> Any:
+        with lock:
+            active["now"] += 1
+            active["peak"] = max(active["peak"], active["now"])
+        time.sleep(0.02)
+        with lock:
+            active["now"] -= 1
+        return event["item"] * 10
+
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"item.$": "$$.Map.Item.Value", "tag.$": "$.tag"},
+                "MaxConcurrency": 2,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Work",
+                    "States": {"Work": invoke_state("work", OutputPath="$.Payload", End=True)},
+                },
+                "ResultPath": "$.results",
+                "End": True,
+            }
+        },
+    }
+    execution = StateMachine(definition, {"work": work}).run({"items": [1, 2, 3, 4, 5, 6], "tag": "t"})
+    assert execution.output["results"] == [10, 20, 30, 40, 50, 60]
+    assert active["peak"] == 2
+    assert len(execution.children) == 6
+
+
+def test_a_failed_distributed_child_fails_the_map_beyond_the_tolerated_percentage() -> None:
+    def work(event: Any) -> Any:
+        if event == 3:
+            raise RuntimeError("shard 3 broke")
+        return event
+
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "Work",
+        "States": {"Work": invoke_state("work", End=True)},
+    }
+    definition = {
+        "StartAt": "Fan",
+        "States": {"Fan": {"Type": "Map", "ItemProcessor": processor, "ToleratedFailurePercentage": 0, "End": True}},
+    }
+    execution = StateMachine(definition, {"work": work}).run([1, 2, 3])
+    assert (execution.status, execution.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert [child.status for child in execution.children] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+
+
+def test_intrinsics_used_by_our_definitions() -> None:
+    data = {"event": {"detail": {"a": 1}, "continuation": None}, "next": {"continuation": "c2"}, "n": 1}
+    assert evaluate_intrinsic("States.JsonMerge($.event, $.next, false)", data, {}) == {
+        "detail": {"a": 1},
+        "continuation": "c2",
+    }
+    assert evaluate_intrinsic("States.JsonToString($.next)", data, {}) == '{"continuation":"c2"}'
+    assert evaluate_intrinsic("States.Format('run {} of {}', $.n, 'x')", data, {}) == "run 1 of x"
+    assert evaluate_intrinsic("States.MathAdd($.n, 41)", data, {}) == 42
+    with pytest.raises(ASLError):
+        evaluate_intrinsic("States.Hash($.n, 'SHA-1')", data, {})
+
+
+def test_paths_read_context_and_report_missing_keys() -> None:
+    assert read_path({"a": [{"b": 2}]}, "$.a[0].b") == 2
+    assert read_path({}, "$$.Map.Item.Value", {"Map": {"Item": {"Value": "v"}}}) == "v"
+    with pytest.raises(StatesError, match=r"States\.Runtime"):
+        read_path({"a": 1}, "$.b")
+
+
+def test_handler_output_must_be_json_like_a_real_lambda_payload() -> None:
+    definition = {"StartAt": "Call", "States": {"Call": invoke_state("f", End=True)}}
+    execution = StateMachine(definition, {"f": lambda event: {"when": object()}}).run({})
+    assert (execution.status, execution.error) == ("FAILED", "Lambda.Unknown")
+
+
+def test_oversized_state_fails_with_the_data_limit() -> None:
+    definition = {"StartAt": "Blow", "States": {"Blow": {"Type": "Pass", "Result": "x" * 300_000, "End": True}}}
+    assert StateMachine(definition, {}).run({}).error == "States.DataLimitExceeded"
+
+
+def test_a_runaway_loop_is_stopped() -> None:
+    definition = {"StartAt": "Spin", "States": {"Spin": {"Type": "Pass", "Next": "Spin"}}}
+    assert StateMachine(definition, {}, max_transitions=50).run({}).error == "Simulator.RunawayLoop"
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "Heartbeat": 1}}}, "unsupported fields"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Parallel", "End": True}}}, "unsupported Type"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}, "is not a state"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Pass"}}}, "exactly one of Next or End"),
+        ({"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "B": {"Type": "Succeed"}}}, "unreachable"),
+        ({"StartAt": "A", "QueryLanguage": "JSONata", "States": {"A": {"Type": "Succeed"}}}, "top-level"),
+        (
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": {"Type": "Choice", "Choices": [{"Variable": "$.x", "StringMatches": "a*", "Next": "B"}]},
+                    "B": {"Type": "Succeed"},
+                },
+            },
+            "unsupported Choice rule",
+        ),
+        (
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": {
+                        "Type": "Task",
+                        "Resource": LAMBDA_INVOKE,
+                        "Retry": [{"ErrorEquals": ["States.ALL", "X"]}],
+                        "End": True,
+                    }
+                },
+            },
+            "States.ALL must appear alone",
+        ),
+    ],
+)
+def test_validate_refuses_what_it_does_not_simulate(definition: dict[str, Any], message: str) -> None:
+    with pytest.raises(ASLError, match=message):
+        validate(definition)
