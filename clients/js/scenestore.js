@@ -204,6 +204,11 @@ export function createClient(options) {
       };
       if (signal) signal.addEventListener("abort", onAbort, { once: true });
       progress(0);
+      // An abort from inside that first progress callback comes before send(), where xhr.abort() fires nothing.
+      if (signal && signal.aborted) {
+        done();
+        return reject(abortReason(signal));
+      }
       xhr.send(file);
     });
   }

@@ -104,13 +104,19 @@ class DemoApi:
 
 
 @contextlib.contextmanager
-def running_api(services: Services, *, seed: bool = True) -> Iterator[DemoApi]:
+def running_api(services: Services, *, seed: bool = True, events: bool = False) -> Iterator[DemoApi]:
+    """The API on a free port; with ``events`` also the local event runner, as ``scenestore serve`` runs it."""
+    from scenestore.event_runner import EventRunner
+
     if seed:
         seed_demo(services)
     server = ApiServer(load_presign_app(), free_port()).start()
+    runner = EventRunner(services).start() if events else None
     try:
         yield DemoApi(url=server.url, services=services, token=issue_token(services.settings, DEMO_USER))
     finally:
+        if runner is not None:
+            runner.stop()
         server.stop()
 
 
@@ -150,3 +156,44 @@ def wait_until(predicate: Any, *, timeout: float, interval: float = 0.2, what: s
         if time.monotonic() > end:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+_RECORD_WEBM_JS: Final = """
+async ({ width, height, frames }) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  const mimeType = ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm"].find((t) =>
+    MediaRecorder.isTypeSupported(t),
+  );
+  if (!mimeType) return null;
+  const recorder = new MediaRecorder(canvas.captureStream(15), { mimeType });
+  const chunks = [];
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  const stopped = new Promise((resolve) => (recorder.onstop = resolve));
+  recorder.start(100);
+  for (let i = 0; i < frames; i++) {
+    ctx.fillStyle = `hsl(${(i * 37) % 360}, 80%, 50%)`;
+    ctx.fillRect(0, 0, width, height);
+    await new Promise((resolve) => setTimeout(resolve, 70));
+  }
+  recorder.stop();
+  await stopped;
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+"""
+
+
+def record_webm(page: Any, *, width: int = 64, height: int = 48, frames: int = 12) -> bytes | None:
+    """A real, tiny VP8 WebM recorded from a canvas by the browser itself (no encoder or download needed).
+
+    ``None`` when this Chromium build has no WebM MediaRecorder.
+    """
+    import base64
+
+    encoded = page.evaluate(_RECORD_WEBM_JS, {"width": width, "height": height, "frames": frames})
+    return base64.b64decode(encoded) if encoded else None

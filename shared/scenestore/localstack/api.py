@@ -216,6 +216,13 @@ class LocalApiHandler(ChaliceRequestHandler):
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def handle(self) -> None:
+        """A browser that drops a connection (a media element seeking, a closed tab) is not a server error."""
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def _drain_body(self) -> bytes | None:
         length = int(self.headers.get("content-length", "0") or 0)
         return self.rfile.read(length) if length > 0 else None

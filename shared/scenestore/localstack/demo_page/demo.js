@@ -228,9 +228,9 @@ async function deleteScene() {
     await new Promise((resolve) => setTimeout(resolve, 500));
     left = (await client.listFiles(project.id)).filter((f) => f.scene_id === scene.id).length;
   }
-  document.body.dataset.cleanup = left === 0 ? "done" : "timeout";
   log(left === 0 ? `scene ${scene.id}: all objects deleted` : `scene ${scene.id}: ${left} object(s) still there`, left > 0);
   await refresh();
+  document.body.dataset.cleanup = left === 0 ? "done" : "timeout";
 }
 
 function guarded(action) {

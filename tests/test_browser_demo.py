@@ -1,0 +1,205 @@
+"""The demo page end to end in a real browser (Debian's Chromium driven by Playwright).
+
+GIVEN ``scenestore serve --demo``'s parts in-process (the presign app with the demo page on a free port, the local
+event runner, seeded demo data) and real media files (a PNG, a WAV, and a WebM the browser records itself)
+WHEN a person signs in, uploads through the page's file inputs, replaces a file and deletes a scene
+THEN the files are listed with their size and kind, previews load from their storage URLs (image decoded,
+audio and video metadata read), the bucket holds exactly the uploaded bytes, a replaced object is deleted, a
+legacy key previews like a layout key, and deleting the scene document makes its objects go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scenestore.localstack.demo import DEMO_PROJECT, DEMO_USER, LEGACY_PROJECT, png_bytes, wav_bytes
+from scenestore.services import Services
+
+from tests.support.browser import (
+    artifact_path,
+    chromium_context,
+    record_webm,
+    require_chromium,
+    running_api,
+    wait_until,
+)
+
+pytestmark = pytest.mark.browser
+
+SCENE = "scene-2"
+TIMEOUT_MS = 20_000
+
+
+def scene_prefix(scene_id: str) -> str:
+    return f"users/{DEMO_USER}/projects/{DEMO_PROJECT}/scenes/{scene_id}/"
+
+
+def keys_under(services: Services, prefix: str) -> set[str]:
+    return {info.key for info in services.store.iter_objects(prefix)}
+
+
+def open_demo(context: Any, url: str) -> Any:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + "/")
+    page.click("#sign-in")
+    page.wait_for_selector("body[data-ready=yes]", timeout=TIMEOUT_MS)
+    page.page_errors = errors
+    return page
+
+
+def upload_through_input(page: Any, files: list[Path]) -> None:
+    page.set_input_files("#file", [str(f) for f in files])
+    page.click("#upload")
+    page.wait_for_function("document.body.dataset.busy === 'no'", timeout=TIMEOUT_MS)
+
+
+def row(page: Any, key: str) -> Any:
+    return page.wait_for_selector(f'#files tr[data-key="{key}"]', timeout=TIMEOUT_MS)
+
+
+def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_path: Path) -> None:
+    chromium = require_chromium()
+    image = tmp_path / "sample.png"
+    image.write_bytes(png_bytes(80, 60, seed=7))
+    audio = tmp_path / "voice.wav"
+    audio.write_bytes(wav_bytes(seconds=0.6))
+    replacement = tmp_path / "better shot.png"
+    replacement.write_bytes(png_bytes(40, 30, seed=11))
+
+    with running_api(services, events=True) as api, chromium_context(chromium) as context:
+        page = open_demo(context, api.url)
+        video_bytes = record_webm(page)
+        if video_bytes is None:
+            pytest.skip("this Chromium build cannot record WebM (MediaRecorder), so there is no video to upload")
+        video = tmp_path / "clip.webm"
+        video.write_bytes(video_bytes)
+
+        # -- image + audio into scene-2 through the file input, with the progress bar --------------------
+        page.select_option("#project", DEMO_PROJECT)
+        page.select_option("#scene", SCENE)
+        upload_through_input(page, [image, audio])
+        image_key = scene_prefix(SCENE) + "image/sample.png"
+        audio_key = scene_prefix(SCENE) + "audio/voice.wav"
+        assert page.eval_on_selector("#progress", "p => p.value") == 1
+        for key, source, kind in ((image_key, image, "image"), (audio_key, audio, "audio")):
+            listed = row(page, key)
+            assert listed.get_attribute("data-size") == str(source.stat().st_size)
+            assert listed.get_attribute("data-kind") == kind
+            assert services.store.get_bytes(key) == source.read_bytes(), f"bucket bytes of {key} differ"
+
+        # -- the video goes to a new scene (image and video share a scene's media slot) ------------------
+        page.click("#new-scene")
+        page.wait_for_function(f"document.querySelector('#scene').value !== '{SCENE}'", timeout=TIMEOUT_MS)
+        video_scene = page.eval_on_selector("#scene", "s => s.value")
+        upload_through_input(page, [video])
+        video_key = scene_prefix(video_scene) + "video/clip.webm"
+        assert row(page, video_key).get_attribute("data-kind") == "video"
+        assert services.store.get_bytes(video_key) == video_bytes
+
+        # -- previews load through /storage/{key}?access_token=... --------------------------------------
+        page.wait_for_function(
+            "k => { const i = document.querySelector(`#files img[data-key='${k}']`); return i && i.complete && i.naturalWidth > 0 }",
+            arg=image_key,
+            timeout=TIMEOUT_MS,
+        )
+        assert page.eval_on_selector(f'#files img[data-key="{image_key}"]', "i => i.naturalWidth") == 80
+        duration = page.wait_for_function(
+            "k => { const a = document.querySelector(`#files audio[data-key='${k}']`); return a && a.readyState >= 1 && a.duration }",
+            arg=audio_key,
+            timeout=TIMEOUT_MS,
+        ).json_value()
+        assert duration == pytest.approx(0.6, abs=0.05)
+        video_width = page.wait_for_function(
+            "k => { const v = document.querySelector(`#files video[data-key='${k}']`); return v && v.readyState >= 1 && v.videoWidth }",
+            arg=video_key,
+            timeout=TIMEOUT_MS,
+        ).json_value()
+        assert video_width == 64
+        src = page.eval_on_selector(f'#files img[data-key="{image_key}"]', "i => i.src")
+        assert "/storage/users%2F" in src and "access_token=" in src
+        page.screenshot(path=str(artifact_path("browser-demo-uploaded.png")), full_page=True)
+
+        # -- replace scene-2's image through the slot's Replace button ----------------------------------
+        page.select_option("#scene", SCENE)
+        page.wait_for_selector(f'[data-slot=media] img[data-key="{image_key}"]', timeout=TIMEOUT_MS)
+        with page.expect_file_chooser() as chooser:
+            page.click("[data-slot=media] button[data-replace]")
+        chooser.value.set_files(str(replacement))
+        new_image_key = scene_prefix(SCENE) + "image/better-shot.png"
+        row(page, new_image_key)
+        page.wait_for_function("document.body.dataset.busy === 'no'", timeout=TIMEOUT_MS)
+        assert "deleted the previous object" in page.inner_text("#log")
+        assert services.store.get_bytes(new_image_key) == replacement.read_bytes()
+        assert not services.store.exists(image_key), "the replaced image is still in the bucket"
+        assert page.query_selector(f'#files tr[data-key="{image_key}"]') is None
+
+        # -- a legacy key previews like a layout key ------------------------------------------------------
+        page.select_option("#project", LEGACY_PROJECT)
+        page.select_option("#scene", "legacy-scene-1")
+        page.wait_for_function(
+            "() => { const i = document.querySelector(`[data-slot=media] img[data-key='media/sunset.png']`); return i && i.complete && i.naturalWidth > 0 }",
+            timeout=TIMEOUT_MS,
+        )
+
+        # -- delete scene-2: the page deletes the document, the event runner the objects -----------------
+        page.select_option("#project", DEMO_PROJECT)
+        page.select_option("#scene", SCENE)
+        assert keys_under(services, scene_prefix(SCENE)) == {new_image_key, audio_key}
+        page.click("#delete-scene")
+        page.wait_for_function("['done', 'timeout'].includes(document.body.dataset.cleanup)", timeout=70_000)
+        assert page.evaluate("document.body.dataset.cleanup") == "done", page.inner_text("#log")
+        wait_until(lambda: not keys_under(services, scene_prefix(SCENE)), timeout=10, what="scene-2's objects to go")
+        assert services.db.scenes.find_one({"_id": SCENE}) is None
+        assert keys_under(services, scene_prefix(video_scene)) == {video_key}, "another scene's objects were touched"
+        assert page.query_selector(f'#files tr[data-key="{audio_key}"]') is None
+        page.screenshot(path=str(artifact_path("browser-demo-after-delete.png")), full_page=True)
+        assert page.page_errors == []
+
+
+def test_browser_upload_reports_progress_and_aborts_with_xhr(services: Services) -> None:
+    """The client's XMLHttpRequest path in Chromium: upload progress events, then an abort mid-way."""
+    chromium = require_chromium()
+    with running_api(services) as api, chromium_context(chromium) as context:
+        page = open_demo(context, api.url)
+        # Loopback moves megabytes in a millisecond; DevTools throttling makes the upload last long enough
+        # for Chromium to send intermediate progress events (and for an abort to land mid-way).
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 4 * 1024 * 1024},
+        )
+        result = page.evaluate(
+            """async () => {
+              const { client } = window.scenestoreDemo;
+              const size = 6 * 1024 * 1024;
+              const file = new File([new Uint8Array(size)], "big.mp4", { type: "video/mp4" });
+              const events = [];
+              await client.upload(file, { projectId: "demo-project", sceneId: "scene-2", onProgress: (p) => events.push(p.loaded) });
+              const controller = new AbortController();
+              let error = null;
+              try {
+                await client.upload(new File([new Uint8Array(size)], "aborted.mp4", { type: "video/mp4" }), {
+                  projectId: "demo-project", sceneId: "scene-2", signal: controller.signal,
+                  onProgress: (p) => { if (p.loaded > 0 && p.loaded < size) controller.abort(); },
+                });
+              } catch (e) { error = e.name; }
+              return { events, size, error };
+            }"""
+        )
+    events = result["events"]
+    assert events[0] == 0 and events[-1] == result["size"]
+    assert events == sorted(events), "progress never goes backwards"
+    assert any(0 < loaded < result["size"] for loaded in events), f"no intermediate progress event: {events}"
+    prefix = scene_prefix(SCENE)
+    assert services.store.exists(prefix + "video/big.mp4")
+    if result["error"] is None:
+        pytest.fail("the second upload finished before any intermediate progress event could abort it")
+    assert result["error"] == "AbortError"
+    assert not services.store.exists(prefix + "video/aborted.mp4"), "an aborted upload left an object"
+    media = services.db.scenes.find_one({"_id": SCENE})["media"]
+    assert media["storageKey"] == prefix + "video/big.mp4", "an aborted upload was recorded"
