@@ -47,6 +47,7 @@ from scenestore.db import (
     REFERENCE_FIELDS,
     SCENES,
     chunks,
+    document_keys,
     find_references,
     id_filter,
     project_owner,
@@ -367,7 +368,7 @@ def _deleted_documents(
         if owner.project_doc is not None:
             gone_without_pre_image = False
             if owner.owner_agrees:
-                refs.extend(_refs(owner.project_doc, PROJECTS))
+                refs.extend(document_keys(owner.project_doc, PROJECTS))
                 result.warn(
                     "document_exists",
                     f"project {request.project_id!r} still exists; its storage was deleted as requested",
@@ -376,7 +377,7 @@ def _deleted_documents(
             cursor = db[SCENES].find({"project_id": request.project_id}, _fields(SCENES))
             for doc in cursor:
                 documents.add((SCENES, str(doc["_id"])))
-                refs.extend(_refs(doc, SCENES))
+                refs.extend(document_keys(doc, SCENES))
         what = "the project's legacy output key, if it had one,"
     else:
         assert request.scene_id is not None
@@ -391,7 +392,7 @@ def _deleted_documents(
                     "were kept; only the requested prefix was deleted",
                 )
             elif owner.owner_agrees:
-                refs.extend(_refs(scene, SCENES))
+                refs.extend(document_keys(scene, SCENES))
                 result.warn(
                     "document_exists",
                     f"scene {request.scene_id!r} still exists; its storage was deleted as requested",
@@ -411,15 +412,6 @@ def _deleted_documents(
 
 def _fields(collection: str) -> dict[str, int]:
     return dict.fromkeys(REFERENCE_FIELDS[collection], 1)
-
-
-def _refs(doc: dict[str, Any], collection: str) -> Iterator[str]:
-    for dotted in REFERENCE_FIELDS[collection]:
-        value: Any = doc
-        for part in dotted.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str):
-            yield value
 
 
 # -- legacy phase ----------------------------------------------------------------------------------

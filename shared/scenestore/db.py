@@ -96,6 +96,12 @@ def referenced_keys(db: Database[dict[str, Any]], keys: Iterable[str], *, sessio
     return set(find_references(db, keys, session=session))
 
 
+def document_keys(doc: dict[str, Any], collection: str) -> list[str]:
+    """The storage keys a ``projects``/``scenes`` document references (its ``REFERENCE_FIELDS`` that hold a string)."""
+    values = (_get_path(doc, field) for field in REFERENCE_FIELDS[collection])
+    return [value for value in values if isinstance(value, str) and value]
+
+
 def _get_path(doc: dict[str, Any], dotted: str) -> Any:
     value: Any = doc
     for part in dotted.split("."):

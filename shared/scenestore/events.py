@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from scenestore.db import PROJECTS, REFERENCE_FIELDS, SCENES, project_owner
+from scenestore.db import PROJECTS, SCENES, document_keys, project_owner
 from scenestore.errors import InvalidId, InvalidRequest
 from scenestore.keys import validate_id
 
@@ -244,7 +244,7 @@ def _from_atlas(event: AtlasTriggerEvent) -> DeletionRequest:
     pre_id = pre.get("_id")
     if pre_id is not None and str(_plain_object_id(pre_id)) != doc_id:
         raise InvalidEvent(f"Atlas pre-image _id {pre_id!r} does not match documentKey._id {doc_id!r}")
-    refs = tuple(ref for ref in (_get_path(pre, f) for f in REFERENCE_FIELDS[detail.ns.coll]) if ref)
+    refs = tuple(document_keys(pre, detail.ns.coll))
     common: dict[str, Any] = {
         "continuation": event.continuation,
         "pre_image_refs": refs,
@@ -263,15 +263,6 @@ def _event_id(value: object, where: str) -> str:
         return validate_id(value, where)
     except InvalidId as exc:
         raise InvalidEvent(exc.message, code="invalid_id") from None
-
-
-def _get_path(doc: Mapping[str, Any], dotted: str) -> str | None:
-    value: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value if isinstance(value, str) else None
 
 
 def _parse(event: Mapping[str, Any], model: type[Any]) -> Any:
