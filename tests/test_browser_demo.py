@@ -61,6 +61,20 @@ def row(page: Any, key: str) -> Any:
     return page.wait_for_selector(f'#files tr[data-key="{key}"]', timeout=TIMEOUT_MS)
 
 
+#: Truthy once the media element matched by ``selector`` has loaded: the decoded width, or the metadata's value.
+_LOADED_JS = """([selector, what]) => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  if (what === "naturalWidth") return el.complete && el.naturalWidth;
+  return el.readyState >= 1 && el[what];
+}"""
+
+
+def media_loaded(page: Any, selector: str, what: str) -> Any:
+    """Wait until the element's ``what`` (naturalWidth, duration, videoWidth) is known, and return it."""
+    return page.wait_for_function(_LOADED_JS, arg=[selector, what], timeout=TIMEOUT_MS).json_value()
+
+
 def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_path: Path) -> None:
     chromium = require_chromium()
     image = tmp_path / "sample.png"
@@ -101,24 +115,9 @@ def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_pat
         assert services.store.get_bytes(video_key) == video_bytes
 
         # -- previews load through /storage/{key}?access_token=... --------------------------------------
-        page.wait_for_function(
-            "k => { const i = document.querySelector(`#files img[data-key='${k}']`); return i && i.complete && i.naturalWidth > 0 }",
-            arg=image_key,
-            timeout=TIMEOUT_MS,
-        )
-        assert page.eval_on_selector(f'#files img[data-key="{image_key}"]', "i => i.naturalWidth") == 80
-        duration = page.wait_for_function(
-            "k => { const a = document.querySelector(`#files audio[data-key='${k}']`); return a && a.readyState >= 1 && a.duration }",
-            arg=audio_key,
-            timeout=TIMEOUT_MS,
-        ).json_value()
-        assert duration == pytest.approx(0.6, abs=0.05)
-        video_width = page.wait_for_function(
-            "k => { const v = document.querySelector(`#files video[data-key='${k}']`); return v && v.readyState >= 1 && v.videoWidth }",
-            arg=video_key,
-            timeout=TIMEOUT_MS,
-        ).json_value()
-        assert video_width == 64
+        assert media_loaded(page, f'#files img[data-key="{image_key}"]', "naturalWidth") == 80
+        assert media_loaded(page, f'#files audio[data-key="{audio_key}"]', "duration") == pytest.approx(0.6, abs=0.05)
+        assert media_loaded(page, f'#files video[data-key="{video_key}"]', "videoWidth") == 64
         src = page.eval_on_selector(f'#files img[data-key="{image_key}"]', "i => i.src")
         assert "/storage/users%2F" in src and "access_token=" in src
         page.screenshot(path=str(artifact_path("browser-demo-uploaded.png")), full_page=True)
@@ -140,10 +139,7 @@ def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_pat
         # -- a legacy key previews like a layout key ------------------------------------------------------
         page.select_option("#project", LEGACY_PROJECT)
         page.select_option("#scene", "legacy-scene-1")
-        page.wait_for_function(
-            "() => { const i = document.querySelector(`[data-slot=media] img[data-key='media/sunset.png']`); return i && i.complete && i.naturalWidth > 0 }",
-            timeout=TIMEOUT_MS,
-        )
+        assert media_loaded(page, '[data-slot=media] img[data-key="media/sunset.png"]', "naturalWidth") == 32
 
         # -- delete scene-2: the page deletes the document, the event runner the objects -----------------
         page.select_option("#project", DEMO_PROJECT)
@@ -179,7 +175,8 @@ def test_browser_upload_reports_progress_and_aborts_with_xhr(services: Services)
               const size = 6 * 1024 * 1024;
               const file = new File([new Uint8Array(size)], "big.mp4", { type: "video/mp4" });
               const events = [];
-              await client.upload(file, { projectId: "demo-project", sceneId: "scene-2", onProgress: (p) => events.push(p.loaded) });
+              const onProgress = (p) => events.push(p.loaded);
+              await client.upload(file, { projectId: "demo-project", sceneId: "scene-2", onProgress });
               const controller = new AbortController();
               let error = null;
               try {
