@@ -1,7 +1,222 @@
-"""Commands of this group are added by their issue; the module exists so registration is stable."""
+"""Operator commands for deletion and usage (contract section 7).
+
+``delete-project`` / ``delete-scene`` run the very Lambda handlers locally, looping on continuations;
+``clear-bucket`` empties the bucket (or one prefix) only when ``--confirm`` repeats the configured bucket's
+name; ``usage`` reports objects and bytes per user and project. Every refusal happens before the first
+request that could delete anything, and exits 2.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from scenestore.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    emit,
+    fail,
+    handle_errors,
+    json_option,
+    load_services,
+    progress_enabled,
+)
+from scenestore.errors import InvalidRequest
+from scenestore.keys import validate_id
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@contextmanager
+def _progress(as_json: bool, description: str) -> Iterator[ProgressCallback]:
+    """A tqdm bar on an interactive terminal (objects, with bytes alongside); a no-op otherwise."""
+    if not progress_enabled(as_json):
+        yield lambda _count, _size: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=description, unit=" obj", file=sys.stderr, dynamic_ncols=True) as bar:
+        seen = [0]
+
+        def update(count: int, size: int) -> None:
+            seen[0] += size
+            bar.update(count)
+            bar.set_postfix_str(_human_bytes(seen[0]), refresh=False)
+
+        yield update
+
+
+@contextmanager
+def _infrastructure_errors(as_json: bool) -> Iterator[None]:
+    """S3 or MongoDB unreachable mid-command: one line and exit 1, not a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pymongo.errors import PyMongoError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError, PyMongoError) as exc:
+        fail(f"{type(exc).__name__}: {exc}", EXIT_PARTIAL, as_json, "storage_unavailable")
+
+
+def _quiet_logs() -> None:
+    """Handler log lines are for CloudWatch; on a terminal only warnings, unless asked for with the variable."""
+    if "POWERTOOLS_LOG_LEVEL" not in os.environ:
+        from scenestore.observability import logger
+
+        logger.setLevel(logging.WARNING)
+
+
+def _run_delete(target: str, event: dict[str, Any], as_json: bool) -> None:
+    from scenestore.cleanup import progress_listener
+    from scenestore.event_runner import invoke_until_complete, load_handler
+
+    load_services()  # a bad setting exits 2 here, naming the variable, before anything is deleted
+    _quiet_logs()
+    handler = load_handler(target)
+    with _infrastructure_errors(as_json), _progress(as_json, f"deleting {target}") as bar, progress_listener(bar):
+        result = invoke_until_complete(handler, event)
+    emit(result, as_json, _human_delete)
+    sys.exit(EXIT_PARTIAL if result["failed_count"] else EXIT_OK)
+
+
+@click.command("delete-project")
+@click.argument("user_id")
+@click.argument("project_id")
+@json_option
+@handle_errors
+def delete_project_command(user_id: str, project_id: str, as_json: bool) -> None:
+    """Delete USER_ID's project PROJECT_ID: its prefix and the legacy objects only it referenced."""
+    validate_id(user_id, "user_id")
+    validate_id(project_id, "project_id")
+    _run_delete("project", {"user_id": user_id, "project_id": project_id}, as_json)
+
+
+@click.command("delete-scene")
+@click.argument("user_id")
+@click.argument("project_id")
+@click.argument("scene_id")
+@json_option
+@handle_errors
+def delete_scene_command(user_id: str, project_id: str, scene_id: str, as_json: bool) -> None:
+    """Delete one scene's prefix and the legacy objects only it referenced."""
+    validate_id(user_id, "user_id")
+    validate_id(project_id, "project_id")
+    validate_id(scene_id, "scene_id")
+    _run_delete("scene", {"user_id": user_id, "project_id": project_id, "scene_id": scene_id}, as_json)
+
+
+@click.command("clear-bucket")
+@click.option("--confirm", "confirm", required=True, metavar="BUCKET", help="Repeat the configured bucket's name.")
+@click.option("--prefix", default="", metavar="P", help="Only objects under P (must end with '/').")
+@click.option("--dry-run", is_flag=True, help="Count objects and bytes; delete nothing.")
+@json_option
+@handle_errors
+def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool) -> None:
+    """Delete every object in the configured bucket (or under --prefix), without reference checks."""
+    from scenestore.prefix_delete import check_prefix, delete_prefix
+
+    services = load_services()
+    bucket = services.settings.bucket
+    if confirm != bucket:
+        raise InvalidRequest(
+            f"--confirm {confirm!r} is not the configured bucket {bucket!r} (SCENESTORE_BUCKET); nothing deleted"
+        )
+    check_prefix(prefix, allow_root=True)
+    _quiet_logs()
+    action = "counting" if dry_run else "deleting"
+    with _infrastructure_errors(as_json), _progress(as_json, action) as bar:
+        report = delete_prefix(services.s3, bucket, prefix, dry_run=dry_run, allow_root=True, on_progress=bar)
+    result: dict[str, Any] = {"bucket": bucket, "prefix": prefix, "dry_run": dry_run}
+    if dry_run:
+        result.update(object_count=report.deleted_count, total_bytes=report.total_bytes, deleted_count=0)
+        result.update(failed_count=0, errors=[])
+    else:
+        result.update(report.to_dict())
+    emit(result, as_json, _human_clear)
+    sys.exit(EXIT_PARTIAL if result["failed_count"] else EXIT_OK)
+
+
+@click.command("usage")
+@click.option("--user", "user_id", default=None, metavar="U", help="Only this user's projects.")
+@json_option
+@handle_errors
+def usage_command(user_id: str | None, as_json: bool) -> None:
+    """Objects and bytes per user and project; legacy keys (outside users/) counted apart."""
+    from scenestore.usage import storage_usage
+
+    if user_id is not None:
+        validate_id(user_id, "user_id")
+    services = load_services()
+    with _infrastructure_errors(as_json), _progress(as_json, "listing") as bar:
+        report = storage_usage(services, user_id=user_id, on_progress=bar)
+    emit(report, as_json, _human_usage)
+
+
+# -- human output ----------------------------------------------------------------------------------
+
+
+def _human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def _error_lines(result: dict[str, Any]) -> list[str]:
+    lines = [f"  failed  {e['key']}: {e['code']} {e.get('message', '')}".rstrip() for e in result.get("errors", [])]
+    if result.get("failed_count", 0) > len(result.get("errors", [])):
+        lines.append(f"  ... and {result['failed_count'] - len(result['errors'])} more failures")
+    return lines
+
+
+def _human_delete(result: dict[str, Any]) -> str:
+    what = f"scene {result['scene_id']} of " if result.get("scene_id") else ""
+    lines = [
+        f"{what}project {result['project_id']} (user {result['user_id']}): "
+        f"deleted {result['deleted_count']} objects ({_human_bytes(result['total_bytes'])}), "
+        f"failed {result['failed_count']}"
+    ]
+    lines += [f"  note    {w['code']}: {w['message']}" for w in result.get("warnings", [])]
+    lines += _error_lines(result)
+    return "\n".join(lines)
+
+
+def _human_clear(result: dict[str, Any]) -> str:
+    where = f"s3://{result['bucket']}/{result['prefix']}"
+    if result["dry_run"]:
+        return (
+            f"dry run: {where} holds {result['object_count']} objects ({_human_bytes(result['total_bytes'])}); "
+            "nothing deleted"
+        )
+    head = (
+        f"{where}: deleted {result['deleted_count']}, failed {result['failed_count']}, "
+        f"bytes {result['total_bytes']} ({_human_bytes(result['total_bytes'])})"
+    )
+    return "\n".join([head, *_error_lines(result)])
+
+
+def _human_usage(report: dict[str, Any]) -> str:
+    rows = [("user / project", "objects", "bytes")]
+    for user in report["users"]:
+        rows.append((user["user_id"], str(user["objects"]), _human_bytes(user["bytes"])))
+        rows += [(f"  {p['project_id']}", str(p["objects"]), _human_bytes(p["bytes"])) for p in user["projects"]]
+        if user["other"]["objects"]:
+            rows.append(("  (outside projects)", str(user["other"]["objects"]), _human_bytes(user["other"]["bytes"])))
+    legacy = report["legacy"]
+    label = "legacy (bucket)" if report["user_id"] is None else "legacy (referenced)"
+    rows.append((label, str(legacy["objects"]), _human_bytes(legacy["bytes"])))
+    if legacy.get("missing"):
+        rows.append(("legacy referenced but missing", str(legacy["missing"]), "-"))
+    rows.append(("total listed", str(report["total"]["objects"]), _human_bytes(report["total"]["bytes"])))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {objects:>9}  {size:>10}" for name, objects, size in rows)
+
+
+commands: list[click.Command] = [delete_project_command, delete_scene_command, clear_bucket_command, usage_command]
