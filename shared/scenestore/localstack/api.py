@@ -33,6 +33,7 @@ PAGE_DIR: Final = Path(__file__).resolve().parent / "demo_page"
 CLIENT_DIR: Final = Path(__file__).resolve().parents[3] / "clients" / "js"
 CLIENT_FILES: Final = frozenset({"scenestore.js", "scenestore.d.ts"})
 DEV_TOKEN_TTL: Final = 3600
+_ACCESS_TOKEN: Final = re.compile(r"(access_token=)[^&\s]+")
 _STATIC_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _CONTENT_TYPES: Final = {
     ".js": "text/javascript; charset=utf-8",
@@ -215,6 +216,10 @@ class LocalApiHandler(ChaliceRequestHandler):
         super()._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """The request log, minus the bearer tokens that storage URLs carry in ``access_token``."""
+        super().log_message(format, *(_ACCESS_TOKEN.sub(r"\1<redacted>", a) if isinstance(a, str) else a for a in args))
 
     def handle(self) -> None:
         """A browser that drops a connection (a media element seeking, a closed tab) is not a server error."""
