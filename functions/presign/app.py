@@ -88,8 +88,10 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
         code = "method_not_allowed" if response.status_code == 405 else "internal"
         message = "method not allowed" if response.status_code == 405 else "internal error"
         response.body = {"error": code, "message": message}
+        from scenestore.services import get_services
+
         origin = event.headers.get("origin") if event is not None else None
-        for name, value in http_api.cors_headers(origin, get_settings().cors_origins).items():
+        for name, value in http_api.cors_headers(origin, get_services().settings.cors_origins).items():
             response.headers.setdefault(name, value)
     return response
 
