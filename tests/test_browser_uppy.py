@@ -74,6 +74,13 @@ def uppy_site(tmp_path: Path) -> Iterator[str]:
         thread.join(5)
 
 
+def test_readme_recipe_is_the_tested_recipe() -> None:
+    """docs/frontend.md shows clients/js/uppy/recipe.js verbatim (from its imports on), so the two cannot drift."""
+    recipe = (CLIENT_DIR / "uppy" / "recipe.js").read_text()
+    code = recipe[recipe.index("import AwsS3") :]
+    assert code in (CLIENT_DIR.parents[1] / "docs" / "frontend.md").read_text()
+
+
 def _file(name: str, content_type: str, data: bytes) -> dict[str, str]:
     return {"name": name, "type": content_type, "base64": base64.b64encode(data).decode()}
 

@@ -19,7 +19,7 @@ import pytest
 from scenestore.localstack.demo import DEMO_USER, png_bytes, wav_bytes
 from scenestore.services import Services
 
-from tests.support.browser import CLIENT_DIR, require_node, running_api
+from tests.support.browser import CLIENT_DIR, require_node, require_npm_packages, running_api
 
 PAGED_PROJECT = "paged-project"
 #: One more object than a listing page holds (1000), so the client has to follow a cursor.
@@ -79,3 +79,17 @@ def test_client_package_ships_module_and_types(path: str) -> None:
         ["git", "ls-files", "--error-unmatch", path], cwd=CLIENT_DIR, capture_output=True, check=False
     )
     assert listed.returncode == 0, f"clients/js/{path} is not committed"
+
+
+def test_type_declarations_describe_the_client() -> None:
+    """scenestore.d.ts compiles under ``tsc --strict`` with the frontend's uses, and rejects the misuses marked
+    ``@ts-expect-error`` in clients/js/types-check/usage.ts (an unused expectation is itself an error)."""
+    node = require_node()
+    modules = require_npm_packages("typescript")
+    result = subprocess.run(
+        [node, str(modules / "typescript" / "bin" / "tsc"), "--noEmit", "--strict", "--target", "es2022",
+         "--module", "nodenext", "--moduleResolution", "nodenext", "--lib", "es2022,dom,dom.iterable",
+         "types-check/usage.ts"],
+        cwd=CLIENT_DIR, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
