@@ -80,7 +80,7 @@ _FIELDS: Final[dict[str, set[str]]] = {
     "Pass": _COMMON | _IO | _FLOW | {"Parameters", "Result", "ResultPath"},
     "Choice": _COMMON | _IO | {"Choices", "Default"},
     "Wait": _COMMON | _IO | _FLOW | {"Seconds", "SecondsPath"},
-    "Succeed": _COMMON | _IO,
+    "Succeed": _COMMON,  # the ASL spec also allows InputPath/OutputPath; the Step Functions schema does not
     "Fail": _COMMON | {"Error", "ErrorPath", "Cause", "CausePath"},
     "Map": _COMMON
     | _IO
