@@ -164,7 +164,7 @@ test("another user sees none of demo-user's files, keys or projects", { skip: sk
   assert.equal((await fetch(await other.storageUrl(key), { redirect: "manual" })).status, 404);
 });
 
-test("aborting during the PUT rejects with AbortError and never records the upload", { skip }, async () => {
+test("aborting as the PUT starts rejects with AbortError and never records the upload", { skip }, async () => {
   const api = client();
   const controller = new AbortController();
   const file = new File([new Uint8Array(4 * 1024 * 1024)], "abort-me.png", { type: "image/png" });
