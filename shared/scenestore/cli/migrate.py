@@ -1,7 +1,145 @@
-"""Commands of this group are added by their issue; the module exists so registration is stable."""
+"""``scenestore migrate`` and ``scenestore verify`` (contract sections 6 and 7).
+
+``migrate`` runs the same ``migrate_batch`` as the Lambda function, per shard in threads, with a progress
+bar on a terminal (objects, bytes, rate, ETA). Notices (taking over a run, waiting for a lease) go to
+stderr so ``--json`` output stays one document. Exit 0: done with no failure (skipped references such as
+``source_missing`` are reported but are not failures); 1: failures or unfinished; 2: bad usage.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from scenestore.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    emit,
+    handle_errors,
+    json_option,
+    load_services,
+    progress_enabled,
+)
+
+
+def _notice(message: str) -> None:
+    click.echo(f"scenestore: {message}", err=True)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _human_run(result: dict[str, Any]) -> str:
+    lines = [
+        f"run {result['run_id']}: {result.get('status')}{' (dry run)' if result.get('dry_run') else ''}",
+        f"  scanned {result['scanned']}  migrated {result['migrated']}  skipped {result['skipped']}  "
+        f"failed {result['failed']}  copied {_size(result['bytes_copied'])}  in {result.get('elapsed_s', 0)}s",
+    ]
+    lines += [
+        f"  {e['code']}: {e.get('collection', '')} {e.get('id', '')} {e.get('field', '')} {e.get('key', '')}"
+        for e in result.get("errors", [])[:20]
+    ]
+    return "\n".join(lines)
+
+
+def _human_rollback(result: dict[str, Any]) -> str:
+    lines = [
+        f"rollback of {result['run_id']}: {result['status']}",
+        f"  reverted {result['reverted']}  restored {result['restored']}  deleted new {result['deleted_new']}  "
+        f"skipped {result['skipped']}  failed {result['failed']}",
+    ]
+    lines += [f"  {e['code']}: {e.get('key', '')}" for e in result.get("errors", [])[:20]]
+    return "\n".join(lines)
+
+
+@click.command("migrate")
+@click.option("--dry-run", is_flag=True, help="Report what would move; change nothing (not even run records).")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--shards", type=click.IntRange(1, 256), default=1, show_default=True, help="Ranges run concurrently.")
+@click.option("--resume", metavar="RUN_ID", help="Continue this run (default: take over any unfinished run).")
+@click.option("--rollback", metavar="RUN_ID", help="Point documents back at their old keys, from the run's journal.")
+@json_option
+@handle_errors
+def migrate_command(
+    dry_run: bool, batch_size: int, shards: int, resume: str | None, rollback: str | None, as_json: bool
+) -> None:
+    """Move legacy keys into the users/{u}/projects/{p}/... layout, crash-safely and resumably."""
+    from scenestore.migration import RunOptions, rollback_run, run_migration
+
+    if rollback and (dry_run or resume):
+        raise click.UsageError("--rollback cannot be combined with --dry-run or --resume")
+    services = load_services()
+    if rollback:
+        outcome = rollback_run(services, rollback, on_info=_notice)
+        emit(outcome, as_json, _human_rollback)
+        sys.exit(EXIT_PARTIAL if outcome["failed"] else EXIT_OK)
+    bar = _progress_bar(services) if progress_enabled(as_json) else None
+    copied = [0]
+
+    def on_progress(result: Any) -> None:
+        if bar is not None:
+            copied[0] += result.bytes_copied
+            bar.update(result.migrated + result.skipped + result.failed)
+            bar.set_postfix_str(f"{_size(copied[0])} copied", refresh=False)
+
+    try:
+        summary = run_migration(
+            services,
+            RunOptions(
+                batch_size=batch_size,
+                shards=shards,
+                dry_run=dry_run,
+                resume=resume,
+                on_progress=on_progress,
+                on_info=_notice,
+            ),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    emit(summary, as_json, _human_run)
+    sys.exit(EXIT_PARTIAL if summary["failed"] or not summary["done"] else EXIT_OK)
+
+
+def _progress_bar(services: Any) -> Any:
+    from tqdm import tqdm
+
+    from scenestore.migration.audit import count_legacy_references
+
+    return tqdm(total=count_legacy_references(services), unit="obj", desc="migrating", file=sys.stderr, smoothing=0.1)
+
+
+def _human_verify(result: dict[str, Any]) -> str:
+    lines = [
+        f"{'ok' if result['ok'] else 'FAILED'}: {result['objects']} objects ({_size(result['bytes'])}), "
+        f"{result['references']} references",
+        f"  missing (referenced, no object): {result['missing']}",
+        f"  legacy keys still referenced:    {result['legacy_referenced']}",
+        f"  under projects that are gone:    {result['orphaned']} ({_size(result['orphaned_bytes'])})",
+        f"  referenced by nobody:            {result['unreferenced']} ({_size(result['unreferenced_bytes'])})",
+    ]
+    for label, name in (("missing", "missing_keys"), ("legacy", "legacy_keys"), ("orphaned", "orphaned_keys")):
+        lines += [f"    {label}: {key}" for key in result[name][:10]]
+    return "\n".join(lines)
+
+
+@click.command("verify")
+@json_option
+@handle_errors
+def verify_command(as_json: bool) -> None:
+    """Audit the bucket against the documents; exit 1 if any referenced object is missing."""
+    from scenestore.migration import verify_storage
+
+    result = verify_storage(load_services())
+    emit(result, as_json, _human_verify)
+    sys.exit(EXIT_OK if result["ok"] else EXIT_PARTIAL)
+
+
+commands: list[click.Command] = [migrate_command, verify_command]

@@ -1,0 +1,153 @@
+"""``scenestore verify``: compare what the documents reference with what the bucket holds.
+
+Both sides are read as sorted streams and merged, so memory stays flat whatever the sizes: the bucket
+listing comes in key order, and each reference field is read in key order from its index (one field at a
+time, merged in code). Reported:
+
+- ``missing``: referenced keys with no object (the only finding that fails the check: ``ok`` is false);
+- ``legacy_referenced``: references still holding a legacy key (what a migration has left to do);
+- ``orphaned``: objects under ``users/{u}/projects/{p}/`` where project ``p`` of user ``u`` does not exist;
+- ``unreferenced``: objects no document references (left-overs, or uploads never completed).
+
+``verify_storage`` returns plain JSON (counts plus the first keys of each kind) for a state machine's Choice.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+from scenestore.db import PROJECTS, REFERENCE_FIELDS, chunks, id_candidates, project_owner
+from scenestore.keys import is_legacy_key, owner_of
+
+if TYPE_CHECKING:
+    from scenestore.services import Services
+    from scenestore.storage import ObjectStore
+
+SAMPLE: Final = 20
+
+
+def _referenced(services: Services) -> Iterator[str]:
+    """Every referenced key in sorted order (duplicates kept), one index-backed stream per field."""
+    streams = []
+    for collection, fields in REFERENCE_FIELDS.items():
+        for field in fields:
+            cursor = (
+                services.db[collection]
+                .find({field: {"$gte": ""}}, {field: 1, "_id": 0})
+                .sort(field, 1)
+                .batch_size(1000)
+            )
+            streams.append(_values(cursor, field))
+    return heapq.merge(*streams)
+
+
+def _values(cursor: Any, field: str) -> Iterator[str]:
+    for doc in cursor:
+        node: Any = doc
+        for part in field.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str):
+            yield node
+
+
+def _objects(store: ObjectStore) -> Iterator[tuple[str, int]]:
+    for page in store.iter_pages(""):
+        for info in page:
+            yield info.key, info.size
+
+
+class _Finding:
+    def __init__(self) -> None:
+        self.count = 0
+        self.bytes = 0
+        self.sample: list[str] = []
+
+    def add(self, key: str, size: int = 0) -> None:
+        self.count += 1
+        self.bytes += size
+        if len(self.sample) < SAMPLE:
+            self.sample.append(key)
+
+
+def verify_storage(services: Services | None = None) -> dict[str, Any]:
+    """Audit the bucket against the documents; ``{"ok": bool, "missing": n, ...}`` (see the module doc)."""
+    if services is None:
+        from scenestore.services import get_services
+
+        services = get_services()
+    missing, legacy, unreferenced, orphaned = _Finding(), _Finding(), _Finding(), _Finding()
+    references = objects = total_bytes = 0
+    owners: dict[tuple[str, str], _Finding] = {}
+    refs = _referenced(services)
+    ref = next(refs, None)
+    for key, size in _objects(services.store):
+        objects += 1
+        total_bytes += size
+        while ref is not None and ref < key:
+            references += 1
+            missing.add(ref)
+            if is_legacy_key(ref):
+                legacy.add(ref)
+            ref = next(refs, None)
+        found = False
+        while ref is not None and ref == key:
+            references += 1
+            found = True
+            if is_legacy_key(ref):
+                legacy.add(ref)
+            ref = next(refs, None)
+        if not found:
+            unreferenced.add(key, size)
+        owner = owner_of(key)
+        if owner is not None:
+            owners.setdefault(owner, _Finding()).add(key, size)
+    while ref is not None:
+        references += 1
+        missing.add(ref)
+        if is_legacy_key(ref):
+            legacy.add(ref)
+        ref = next(refs, None)
+    for finding in _missing_projects(services, owners).values():
+        orphaned.count += finding.count
+        orphaned.bytes += finding.bytes
+        orphaned.sample.extend(finding.sample[: SAMPLE - len(orphaned.sample)])
+    return {
+        "ok": missing.count == 0,
+        "clean": missing.count == 0 and legacy.count == 0,
+        "objects": objects,
+        "bytes": total_bytes,
+        "references": references,
+        "missing": missing.count,
+        "missing_keys": missing.sample,
+        "legacy_referenced": legacy.count,
+        "legacy_keys": legacy.sample,
+        "orphaned": orphaned.count,
+        "orphaned_bytes": orphaned.bytes,
+        "orphaned_keys": orphaned.sample,
+        "unreferenced": unreferenced.count,
+        "unreferenced_bytes": unreferenced.bytes,
+        "unreferenced_keys": unreferenced.sample,
+    }
+
+
+def _missing_projects(services: Services, owners: dict[tuple[str, str], _Finding]) -> dict[tuple[str, str], _Finding]:
+    """The (user, project) prefixes whose project does not exist or belongs to another user."""
+    found: dict[str, str] = {}
+    for batch in chunks(sorted({project for _, project in owners})):
+        ids = [candidate for value in batch for candidate in id_candidates(value)]
+        for doc in services.db[PROJECTS].find({"_id": {"$in": ids}}, {"user_id": 1}):
+            found[str(doc["_id"])] = project_owner(doc)
+    return {pair: keys for pair, keys in owners.items() if found.get(pair[1]) != pair[0]}
+
+
+def count_legacy_references(services: Services) -> int:
+    """How many references hold a legacy key (index-backed ranges: below ``users/`` and above its range)."""
+    total = 0
+    for collection, fields in REFERENCE_FIELDS.items():
+        for field in fields:
+            col = services.db[collection]
+            total += col.count_documents({field: {"$gte": "", "$lt": "users/"}})
+            total += col.count_documents({field: {"$gte": "users0"}})
+    return total

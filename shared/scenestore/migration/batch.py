@@ -1,0 +1,497 @@
+"""One batch of documents through the move pipeline, stage by stage for the whole batch.
+
+Stages (each a few round trips for the batch, never one per object where a batch will do):
+
+1. **plan** — the documents' key fields, their projects (one ``$in``), this run's journal entries for them
+   (one ``$in``: what a crashed attempt already did), source sizes (inventory, else HEAD), one listing per
+   target project prefix, and a free target name per move (same bytes: reuse; different: ``name-2.jpg``).
+2. **intent** — journal entries for every move, written before any copy or update (``insert_many``).
+3. **copy** — server-side copies on the shared thread pool; none is started after the deadline.
+4. **verify** — size and ETag of every new object against its source (ETags compared when both are MD5s).
+5. **update** — one ``bulk_write`` per collection, each update filtered on the field still holding the old
+   key, so an app write made meanwhile wins; a short read-back tells applied from overtaken.
+6. **delete** — old keys no document references any more (``find_references``), in ``DeleteObjects`` batches;
+   copies we made for moves the app overtook are removed again if nothing references them.
+7. **journal** — entries marked applied / conflict / failed (a few ``update_many``).
+
+Each stage calls ``hooks(stage, info)`` when it is done, so tests can stop the process at every boundary.
+If the deadline passes during the copies, the batch stops cleanly: the documents from the first unfinished
+one onwards are not updated and not counted, and the cursor stays before them (see ``BatchOutcome``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from scenestore.budget import Deadline
+from scenestore.db import PROJECTS, find_references
+from scenestore.errors import ScenestoreError
+from scenestore.keys import project_prefix
+from scenestore.migration import journal
+from scenestore.migration.inventory import SourceIndex
+from scenestore.migration.models import BatchResult
+from scenestore.migration.objects import ExistingObjects, copy_object, etag_is_md5, head_many, list_prefix, same_bytes
+from scenestore.migration.references import Slot, index_projects, project_lookup_ids, project_slots, scene_slots
+from scenestore.prefix_delete import MAX_BATCH, delete_keys
+from scenestore.storage import ObjectInfo, ObjectStore, error_code
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+Hook = Callable[[str, dict[str, Any]], None]
+
+#: Distinct names tried for one move before giving up (``name.jpg``, ``name-2.jpg``, ... ``name-50.jpg``).
+MAX_NAME_ATTEMPTS: Final = 50
+#: A target project prefix with more objects than this many pages is checked key by key (HEAD) instead.
+LIST_PAGES: Final = 3
+
+PLANNED = "planned"
+DEFERRED = "deferred"
+VERIFIED = "verified"
+APPLIED = "applied"
+CONFLICT = "conflict"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+@dataclass
+class BatchContext:
+    store: ObjectStore
+    db: Database[dict[str, Any]]
+    run_id: str
+    dry_run: bool
+    pool: Executor
+    sources: SourceIndex
+    deadline: Deadline = field(default_factory=Deadline.never)
+    hooks: Hook | None = None
+
+    def hook(self, stage: str, **info: Any) -> None:
+        if self.hooks is not None:
+            self.hooks(stage, info)
+
+
+@dataclass(eq=False)
+class Move:
+    """One document field moving from ``old_key`` to ``new_key``."""
+
+    slot: Slot
+    index: int  # position of its document in the batch
+    old_key: str
+    entry: dict[str, Any] | None  # this run's journal entry from an earlier attempt, if any
+    jid: str = ""
+    source: ObjectInfo | None = None
+    source_fresh: bool = False
+    new_key: str | None = None
+    created: bool = False
+    copy: CopyJob | None = None
+    state: str = PLANNED
+    code: str = ""
+
+
+@dataclass(eq=False)
+class CopyJob:
+    source: ObjectInfo
+    target: str
+    etag: str | None = None
+    state: str = PLANNED
+    code: str = ""
+    message: str = ""
+
+
+@dataclass
+class BatchOutcome:
+    result: BatchResult
+    #: Documents finished, as a prefix of the batch: the cursor may move past exactly these.
+    completed: int
+
+
+@dataclass
+class _Report:
+    index: int
+    code: str
+    message: str
+    context: dict[str, Any]
+
+
+class BatchProcessor:
+    def __init__(self, ctx: BatchContext, phase: str, docs: list[dict[str, Any]]) -> None:
+        self.ctx = ctx
+        self.phase = phase
+        self.docs = docs
+        self.moves: list[Move] = []
+        self.reports: list[_Report] = []
+        self.recovered: list[dict[str, Any]] = []  # intents whose update landed before a crash
+        self.pending_old: list[dict[str, Any]] = []  # applied entries whose old object may still need deleting
+        self.overtaken: list[dict[str, Any]] = []  # intents whose document the app changed before the update
+        self.jobs: list[CopyJob] = []
+
+    # -- driver -------------------------------------------------------------------------------------------
+    def run(self) -> BatchOutcome:
+        self.plan()
+        if self.ctx.dry_run:
+            return self.finish()
+        self.write_intents()
+        self.run_copies()
+        self.verify()
+        self.update_documents()
+        deleted = self.delete_unreferenced()
+        self.write_marks(deleted)
+        return self.finish()
+
+    def report(self, index: int, code: str, message: str, slot: Slot | None = None, key: str | None = None) -> None:
+        context: dict[str, Any] = {}
+        if slot is not None:
+            context = {"collection": slot.collection, "id": slot.doc_id, "field": slot.field}
+        if key is not None:
+            context["key"] = key
+        self.reports.append(_Report(index, code, message, context))
+
+    # -- 1. plan ------------------------------------------------------------------------------------------
+    def slots(self) -> list[list[Slot]]:
+        if self.phase == PROJECTS:
+            return [project_slots(doc) for doc in self.docs]
+        ids = project_lookup_ids(self.docs)
+        projects = list(self.ctx.db[PROJECTS].find({"_id": {"$in": ids}}, {"user_id": 1})) if ids else []
+        by_id = index_projects(projects)
+        return [scene_slots(scene, by_id.get(str(scene.get("project_id", "")))) for scene in self.docs]
+
+    def plan(self) -> None:
+        per_doc = self.slots()
+        entries: dict[str, dict[str, Any]] = {}
+        if not self.ctx.dry_run:
+            ids = [journal.entry_id(self.ctx.run_id, s.collection, s.doc_id, s.field) for ss in per_doc for s in ss]
+            entries = journal.load(self.ctx.db, ids)
+        for index, slots in enumerate(per_doc):
+            for slot in slots:
+                jid = journal.entry_id(self.ctx.run_id, slot.collection, slot.doc_id, slot.field)
+                self._classify(index, slot, jid, entries.get(jid))
+        self._targets_and_sources()
+        self.ctx.hook("planned", moves=len(self.moves))
+
+    def _classify(self, index: int, slot: Slot, jid: str, entry: dict[str, Any] | None) -> None:
+        state = entry.get("state") if entry else None
+        if entry is not None and state == journal.INTENT:
+            if slot.value == entry["old_key"]:
+                self.moves.append(Move(slot, index, entry["old_key"], entry, jid))
+            elif slot.value == entry["new_key"]:
+                self.recovered.append(entry)
+            else:
+                self.overtaken.append(entry)
+                self.report(index, "changed_by_app", "the document changed before it could be updated", slot)
+            return
+        if entry is not None and state == journal.APPLIED:
+            if not entry.get("old_deleted"):
+                self.pending_old.append(entry)
+            return
+        if not slot.is_legacy:
+            return
+        assert slot.value is not None
+        if slot.user_id is None:
+            message = f"project {slot.project_id!r} of this scene does not exist; left untouched"
+            self.report(index, "orphan_scene", message, slot, slot.value)
+            return
+        self.moves.append(Move(slot, index, slot.value, entry, jid))
+
+    def _targets_and_sources(self) -> None:
+        live: list[Move] = []
+        for move in self.moves:
+            try:
+                move.new_key = move.slot.target(move.old_key)
+            except ScenestoreError as exc:
+                self._fail(move, exc.code, exc.message)
+                continue
+            live.append(move)
+        keys = [m.old_key for m in live]
+        known = self.ctx.sources.lookup(keys)
+        fresh = head_many(self.ctx.store, [k for k in keys if k not in known], self.ctx.pool)
+        for move in live:
+            if move.old_key in known:
+                move.source = known[move.old_key]
+            else:
+                move.source, move.source_fresh = fresh.get(move.old_key), True
+            if move.source is None:
+                self._skip_missing(move)
+        live = [m for m in live if m.state == PLANNED]
+        prefixes = sorted({project_prefix(m.slot.user_id or "", m.slot.project_id) for m in live})
+        listings = dict(
+            zip(
+                prefixes, self.ctx.pool.map(lambda p: list_prefix(self.ctx.store, p, LIST_PAGES), prefixes), strict=True
+            )
+        )
+        existing = ExistingObjects(self.ctx.store, listings)
+        claimed: dict[str, Move] = {}
+        for move in live:
+            self._choose_target(move, existing, claimed)
+
+    def _skip_missing(self, move: Move) -> None:
+        move.state, move.code = SKIPPED, "source_missing"
+        self.report(
+            move.index, "source_missing", "the legacy object does not exist; left untouched", move.slot, move.old_key
+        )
+
+    def _fail(self, move: Move, code: str, message: str) -> None:
+        move.state, move.code = FAILED, code
+        self.report(move.index, code, message, move.slot, move.old_key)
+
+    def _choose_target(self, move: Move, existing: ExistingObjects, claimed: dict[str, Move]) -> None:
+        """Pick the first name that is free, or already holds the source's bytes; never one with other bytes."""
+        assert move.source is not None
+        entry = move.entry if move.entry and move.entry.get("state") == journal.INTENT else None
+        candidates: list[str] = [entry["new_key"]] if entry else []
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            key = move.slot.target(move.old_key, attempt)
+            if key not in candidates:
+                candidates.append(key)
+        ours = entry["new_key"] if entry and entry.get("created") else None
+        for key in candidates:
+            other = claimed.get(key)
+            if other is not None:
+                if other.old_key == move.old_key:  # same bytes, same name: share the one copy
+                    move.new_key, move.copy, move.created = key, other.copy, False
+                    if other.copy is None:
+                        move.state = VERIFIED
+                    return
+                continue
+            found = existing.get(key)
+            if found is None:
+                move.new_key, move.created = key, True
+                move.copy = CopyJob(move.source, key)
+                self.jobs.append(move.copy)
+                claimed[key] = move
+                return
+            verdict = same_bytes(found, move.source)
+            if verdict and not move.source_fresh:
+                move.source, move.source_fresh = self.ctx.store.head(move.old_key), True  # reuse: trust only a HEAD
+                if move.source is None:
+                    self._skip_missing(move)
+                    return
+                verdict = same_bytes(found, move.source)
+            if verdict or (verdict is None and key == ours):
+                move.new_key, move.created, move.state = key, key == ours, VERIFIED
+                claimed[key] = move
+                return
+        self._fail(move, "no_free_name", f"no free target name after {MAX_NAME_ATTEMPTS} attempts")
+
+    # -- 2. intent ----------------------------------------------------------------------------------------
+    def live(self) -> list[Move]:
+        return [m for m in self.moves if m.state in (PLANNED, VERIFIED)]
+
+    def write_intents(self) -> None:
+        fresh: list[dict[str, Any]] = []
+        rewritten: list[dict[str, Any]] = []
+        for move in self.live():
+            assert move.source is not None
+            doc = {
+                "_id": move.jid,
+                "run_id": self.ctx.run_id,
+                "collection": move.slot.collection,
+                "doc_id": move.slot.doc_id,
+                "field": move.slot.field,
+                "old_key": move.old_key,
+                "new_key": move.new_key,
+                "created": move.created,
+                "size": move.source.size,
+            }
+            if move.entry is None:
+                fresh.append(doc)
+            else:
+                rewritten.append({**doc, "created_at": move.entry.get("created_at")})
+        journal.insert_intents(self.ctx.db, fresh)
+        journal.write_intents(self.ctx.db, rewritten)
+        self.ctx.hook("intent", count=len(fresh) + len(rewritten))
+
+    # -- 3. copy --------------------------------------------------------------------------------------------
+    def run_copies(self) -> None:
+        jobs = [job for job in self.jobs if any(m.copy is job and m.state == PLANNED for m in self.moves)]
+        futures: list[tuple[CopyJob, Future[None]]] = [(job, self.ctx.pool.submit(self._copy, job)) for job in jobs]
+        for _job, future in futures:
+            future.result()
+        self.ctx.hook("copied", count=len(jobs))
+        deferred = {m.index for m in self.moves if m.copy is not None and m.copy.state == DEFERRED}
+        if deferred:  # stop at the first unfinished document; later ones are redone next time as a whole
+            first = min(deferred)
+            for move in self.moves:
+                if move.index >= first and move.state in (PLANNED, VERIFIED):
+                    move.state = DEFERRED
+
+    def _copy(self, job: CopyJob) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.ctx.deadline.expired():
+            job.state = DEFERRED
+            return
+        try:
+            job.etag = copy_object(self.ctx.store, job.source.key, job.target, job.source.size)
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in ("NoSuchKey", "404", "NotFound"):
+                job.state, job.code = FAILED, "source_missing"
+                return
+            fresh = self.ctx.store.head(job.source.key)  # a stale inventory size may have picked the wrong copy
+            if fresh is not None and fresh.size != job.source.size:
+                job.source = fresh
+                self._copy(job)
+                return
+            job.state, job.code, job.message = FAILED, "copy_failed", f"{code or 'error'}: {exc}"
+            return
+        except BotoCoreError as exc:
+            job.state, job.code, job.message = FAILED, "copy_failed", str(exc)
+            return
+        job.state = "copied"
+        self.ctx.hook("copied_one", source=job.source.key, target=job.target)
+
+    # -- 4. verify ------------------------------------------------------------------------------------------
+    def verify(self) -> None:
+        copied = [job for job in self.jobs if job.state == "copied"]
+        unsure = {id(job) for job in copied if not _etag_proves(job)}
+        targets = head_many(self.ctx.store, [job.target for job in copied if id(job) in unsure], self.ctx.pool)
+        recheck: list[CopyJob] = []
+        for job in copied:
+            if id(job) in unsure:
+                found = targets.get(job.target)
+                ok = found is not None and same_bytes(found, job.source) is not False
+                if found is not None and found.etag:
+                    job.etag = found.etag
+            else:
+                ok = True
+            if ok:
+                job.state = VERIFIED
+            else:
+                recheck.append(job)
+        if recheck:  # the inventory may be older than the object: compare against a fresh HEAD once
+            sources = head_many(self.ctx.store, [job.source.key for job in recheck], self.ctx.pool)
+            targets = head_many(self.ctx.store, [job.target for job in recheck], self.ctx.pool)
+            for job in recheck:
+                source, target = sources.get(job.source.key), targets.get(job.target)
+                if source is not None and target is not None and same_bytes(source, target) is not False:
+                    job.source, job.state = source, VERIFIED
+                else:
+                    job.state, job.code = FAILED, "verify_failed"
+                    job.message = "the copy does not match its source (size or ETag); the document was not changed"
+        for move in self.moves:
+            if move.state != PLANNED or move.copy is None:
+                continue
+            job = move.copy
+            if job.state == VERIFIED:
+                move.source, move.state = job.source, VERIFIED
+            elif job.state == FAILED and job.code == "source_missing":
+                self._skip_missing(move)
+            elif job.state == FAILED:
+                self._fail(move, job.code, job.message or job.code)
+        self.ctx.hook("verified", count=len(copied))
+
+    # -- 5. update ------------------------------------------------------------------------------------------
+    def update_documents(self) -> None:
+        from pymongo import UpdateOne
+
+        ready = [m for m in self.moves if m.state == VERIFIED]
+        by_collection: dict[str, list[Move]] = defaultdict(list)
+        for move in ready:
+            by_collection[move.slot.collection].append(move)
+        for collection, moves in by_collection.items():
+            ops = [
+                UpdateOne({"_id": m.slot.doc_id, m.slot.field: m.old_key}, {"$set": {m.slot.field: m.new_key}})
+                for m in moves
+            ]
+            result = self.ctx.db[collection].bulk_write(ops, ordered=False)
+            if result.matched_count == len(ops):
+                for move in moves:
+                    move.state = APPLIED
+                continue
+            self._read_back(collection, moves)
+        self.ctx.hook("updated", count=sum(1 for m in ready if m.state == APPLIED))
+
+    def _read_back(self, collection: str, moves: list[Move]) -> None:
+        """Some updates matched nothing: the app changed those fields first. Tell which, from the documents."""
+        fields = {m.slot.field: 1 for m in moves}
+        ids = list({repr(m.slot.doc_id): m.slot.doc_id for m in moves}.values())
+        docs = {repr(d["_id"]): d for d in self.ctx.db[collection].find({"_id": {"$in": ids}}, fields)}
+        for move in moves:
+            value: Any = docs.get(repr(move.slot.doc_id))
+            for part in move.slot.field.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value == move.new_key:
+                move.state = APPLIED
+            else:
+                move.state = CONFLICT
+                self.report(move.index, "changed_by_app", "the document changed before it could be updated", move.slot)
+
+    # -- 6. delete ------------------------------------------------------------------------------------------
+    def delete_unreferenced(self) -> set[str]:
+        """Delete old objects nothing references any more; remove our copies for moves the app overtook."""
+        candidates = {m.old_key for m in self.moves if m.state in (APPLIED, CONFLICT)}
+        candidates |= {e["old_key"] for e in self.recovered + self.pending_old + self.overtaken}
+        strays: dict[str, CopyJob | None] = {
+            m.new_key: m.copy for m in self.moves if m.state == CONFLICT and m.created and m.new_key and m.copy
+        }
+        strays.update({e["new_key"]: None for e in self.overtaken if e.get("created")})
+        referenced = find_references(self.ctx.db, [*candidates, *strays]) if candidates or strays else {}
+        doomed = [key for key in sorted(candidates) if key not in referenced]
+        doomed += self._still_ours([k for k in strays if k not in referenced], strays)
+        deleted: set[str] = set()
+        for start in range(0, len(doomed), MAX_BATCH):
+            chunk = doomed[start : start + MAX_BATCH]
+            batch = delete_keys(self.ctx.store.client, self.ctx.store.bucket, [ObjectInfo(k, 0, "") for k in chunk])
+            failed = {err["key"]: err for err in batch.errors}
+            deleted.update(k for k in chunk if k not in failed)
+            for key, err in failed.items():
+                self.reports.append(
+                    _Report(-1, "delete_failed", f"{err.get('code')}: {err.get('message')}", {"key": key})
+                )
+        self.ctx.hook("deleted", count=len(deleted))
+        return deleted
+
+    def _still_ours(self, keys: list[str], jobs: dict[str, CopyJob | None]) -> list[str]:
+        """Of our unreferenced copies, those still holding the bytes we copied (never someone's new upload)."""
+        found = head_many(self.ctx.store, keys, self.ctx.pool)
+        ours = []
+        for key in keys:
+            info, job = found.get(key), jobs.get(key)
+            expected = job.etag if job is not None else None
+            if info is not None and (expected is None or not etag_is_md5(expected) or info.etag == expected):
+                ours.append(key)
+        return ours
+
+    # -- 7. journal -----------------------------------------------------------------------------------------
+    def write_marks(self, deleted: set[str]) -> None:
+        applied = [(m.jid, m.old_key) for m in self.moves if m.state == APPLIED]
+        applied += [(e["_id"], e["old_key"]) for e in self.recovered + self.pending_old]
+        gone = [jid for jid, old in applied if old in deleted]
+        kept = [jid for jid, old in applied if old not in deleted]
+        journal.mark(self.ctx.db, gone, journal.APPLIED, old_deleted=True)
+        journal.mark(self.ctx.db, kept, journal.APPLIED, old_deleted=False)
+        conflicts = [m.jid for m in self.moves if m.state == CONFLICT] + [e["_id"] for e in self.overtaken]
+        journal.mark(self.ctx.db, conflicts, journal.CONFLICT)
+        failed: dict[str, list[str]] = defaultdict(list)
+        for move in self.moves:
+            if move.state in (FAILED, SKIPPED) and (move.entry is not None or move.copy is not None):
+                failed[move.code or FAILED].append(move.jid)
+        for code, ids in failed.items():
+            journal.mark(self.ctx.db, ids, journal.FAILED, code=code)
+        self.ctx.hook("journaled", applied=len(applied))
+
+    # -- result ---------------------------------------------------------------------------------------------
+    def finish(self) -> BatchOutcome:
+        deferred = [m.index for m in self.moves if m.state == DEFERRED]
+        completed = min(deferred) if deferred else len(self.docs)
+        result = BatchResult(run_id=self.ctx.run_id)
+        result.scanned = completed
+        for report in self.reports:
+            if report.index < completed:
+                result.report(report.code, report.message, **report.context)
+        would = (PLANNED, VERIFIED) if self.ctx.dry_run else (APPLIED,)
+        moved = [m for m in self.moves if m.state in would and m.index < completed]
+        result.migrated = len(moved) + len(self.recovered)
+        copies = {id(m.copy): m.copy for m in moved if m.copy is not None and m.created}
+        result.bytes_copied = sum(job.source.size for job in copies.values())
+        result.bytes_copied += sum(int(e.get("size") or 0) for e in self.recovered if e.get("created"))
+        return BatchOutcome(result=result, completed=completed)
+
+
+def _etag_proves(job: CopyJob) -> bool:
+    """A single-part copy whose new ETag equals the source's MD5 has the source's bytes, hence its size."""
+    return etag_is_md5(job.etag) and etag_is_md5(job.source.etag) and job.etag == job.source.etag.strip('"')
