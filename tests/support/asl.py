@@ -485,6 +485,7 @@ class StateMachine:
         self.name = name
         self._lock = threading.Lock()
         self.invocations: list[tuple[str, Any]] = []
+        self.responses: list[tuple[str, Any]] = []
 
     def run(self, execution_input: Any, *, execution_name: str | None = None) -> Execution:
         execution = Execution(name=execution_name or uuid.uuid4().hex)
@@ -617,9 +618,12 @@ class StateMachine:
             cause = json.dumps({"errorMessage": str(exc), "errorType": error_type})
             raise StatesError(error_type, cause) from exc
         try:
-            return _json_copy(response)
+            payload = _json_copy(response)
         except (TypeError, ValueError) as exc:
             raise StatesError("Lambda.Unknown", f"{function_name} returned something that is not JSON: {exc}") from exc
+        with self._lock:
+            self.responses.append((function_name, payload))
+        return payload
 
     # ---- Retry / Catch ---------------------------------------------------------------------------------------
 
