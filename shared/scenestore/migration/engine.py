@@ -145,6 +145,9 @@ def _run(request: BatchRequest, services: Services, deadline: Deadline, options:
     options.heartbeat.hold(run_id, shard.id)
     release = True
     try:
+        state = runs.shard_state(runs.get_run(db, run_id), shard)
+        if state.get("done"):  # finished by the owner we waited for
+            return BatchResult(run_id=run_id, cursor=state.get("cursor"), done=True)
         return _batches(request, services, deadline, options)
     except runs.LeaseLost:
         release = False
