@@ -152,3 +152,46 @@ def test_invoke_until_complete_re_invokes_with_the_same_event_plus_continuation(
     assert [c.get("continuation") for c in calls] == [None, "c1", "c2"]
     assert all(c["detail-type"] == "ProjectDeleted" for c in calls)
     assert (total["deleted_count"], total["total_bytes"], total["invocations"], total["complete"]) == (30, 300, 3, True)
+
+
+def test_stopping_in_the_middle_of_a_deletion_leaves_it_for_the_next_runner(services: Services) -> None:
+    """A deletion interrupted by ``stop()`` is not acknowledged: the next runner handles it from the start.
+
+    A deletion long enough to be interrupted needs tens of thousands of objects, so the first runner gets a
+    stub handler that never completes (the one stand-in here: it plays "a very long deletion"); the second
+    runner uses the real handler.
+    """
+    put_objects(services, [image("u", "p", "s1")])
+    services.db.projects.insert_one(project_doc("p", "u"))
+    calls: list[dict[str, Any]] = []
+
+    def endless(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event)
+        time.sleep(0.05)
+        return {
+            "user_id": "u",
+            "project_id": "p",
+            "deleted_count": 0,
+            "failed_count": 0,
+            "total_bytes": 0,
+            "errors": [],
+            "complete": False,
+            "continuation": f"c{len(calls)}",
+        }
+
+    first = EventRunner(services, poll_ms=200, handlers={"project": endless}).start()
+    wait_for(lambda: first.stored_token() is not None)
+    token_before = first.stored_token()
+    services.db.projects.delete_one({"_id": "p"})
+    wait_for(lambda: len(calls) >= 3)
+    first.stop()
+    assert not first.running
+    assert first.stored_token() == token_before  # not acknowledged
+    assert calls[1]["continuation"] == "c1" and calls[1]["detail"] == calls[0]["detail"]
+
+    second = EventRunner(services, poll_ms=200).start()
+    try:
+        wait_for(lambda: keys_in(services) == set())
+        wait_for(lambda: second.stored_token() != token_before)
+    finally:
+        second.stop()

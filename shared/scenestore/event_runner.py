@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from scenestore.cleanup import DELETE_MARGIN_SECONDS, merge_results
-from scenestore.errors import ScenestoreError, StorageError
+from scenestore.errors import InvalidRequest, StorageError
 from scenestore.events import ATLAS_DETAIL_TYPE_PREFIX, ATLAS_SOURCE_PREFIX, COLLECTION_TARGETS
 from scenestore.observability import logger
 
@@ -39,8 +39,9 @@ LOCAL_SOURCE: Final = f"{ATLAS_SOURCE_PREFIX}scenestore-local"
 RUNNER_SLICE_SECONDS: Final = 5.0
 #: Work per local invocation in the CLI: the deployed functions' 15 minutes.
 LAMBDA_TIMEOUT_SECONDS: Final = 900.0
-#: A change whose handling keeps failing for another reason than a bad event is retried this often.
-HANDLER_ATTEMPTS: Final = 3
+#: A change whose handling keeps failing for another reason than a bad event is retried this often
+#: (backoff 1, 2, 4, 8 s), then logged with the command that redoes it and skipped.
+HANDLER_ATTEMPTS: Final = 5
 #: FailedToParse, InvalidResumeToken, ChangeStreamFatalError, ChangeStreamHistoryLost: watch from now instead.
 _UNUSABLE_TOKEN_CODES: Final = frozenset({9, 260, 280, 286})
 
@@ -230,7 +231,7 @@ class EventRunner:
                 result = invoke_until_complete(
                     handler, event, work_seconds=self.slice_seconds, should_stop=self._stopping.is_set
                 )
-            except ScenestoreError as exc:
+            except InvalidRequest as exc:  # a bad event: retrying cannot help
                 logger.error(
                     "deletion event refused; skipped",
                     extra={"collection": coll, "error": exc.code, "reason": exc.message},
@@ -238,7 +239,7 @@ class EventRunner:
                 return True
             except Exception:
                 logger.exception("deletion failed", extra={"collection": coll, "attempt": attempt})
-                if self._stopping.wait(attempt):
+                if attempt < HANDLER_ATTEMPTS and self._stopping.wait(2 ** (attempt - 1)):
                     return False
                 continue
             if not result["complete"]:
@@ -254,5 +255,11 @@ class EventRunner:
                 },
             )
             return True
-        logger.error("giving up on a deletion event after repeated failures", extra={"collection": coll})
+        if self._stopping.is_set():
+            return False
+        logger.error(
+            "giving up on a deletion event after repeated failures; redo it with `scenestore delete-project` or "
+            "`scenestore delete-scene`",
+            extra={"collection": coll, "document_key": event["detail"].get("documentKey")},
+        )
         return True
