@@ -4,6 +4,7 @@ shape, structured request logs without tokens, and per-thread requests on the th
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -230,3 +231,87 @@ def test_the_local_server_is_the_same_app_as_in_process(services: Services, api_
         "/projects/{project_id}/files",
         "/health",
     }
+
+
+# -- the greedy storage route and API Gateway events ----------------------------------------------------
+def _gateway_event(method: str, resource: str, path: str, **extra: Any) -> dict[str, Any]:
+    """An API Gateway payload-1.0 event as the HTTP API route of template.yaml delivers it to Lambda."""
+    event: dict[str, Any] = {
+        "version": "1.0",
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"httpMethod": method, "resourcePath": resource, "path": path, "stage": "$default"},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    event.update(extra)
+    return event
+
+
+def test_storage_key_as_one_encoded_segment_works_in_process_and_over_http(
+    api: Api, services: Services, api_server: ApiServer
+) -> None:
+    """Chalice 1.x has no greedy path parameters: ``/storage/{key+}`` matches one path segment locally, which
+    is exactly what ``encodeURIComponent(key)`` produces (every ``/`` becomes ``%2F``)."""
+    from scenestore.keys import scene_key
+
+    seed_two_tenants(services)
+    key = scene_key(ALICE, "pa", "sa", "image", "a.png")
+    services.store.put_bytes(key, b"png")
+    services.db.scenes.update_one({"_id": "sa"}, {"$set": {"media": {"storageKey": key}}})
+    encoded = key.replace("/", "%2F")
+    assert encoded.startswith("users%2Falice%2F")
+    with Client(load_presign_app()) as client:
+        in_process = client.http.get(f"/storage/{encoded}", headers=api.auth(ALICE))
+        unencoded = client.http.get(f"/storage/{key}", headers=api.auth(ALICE))
+    over_http = api.get(f"/storage/{encoded}")
+    assert in_process.status_code == over_http.status_code == 302
+    assert requests.get(in_process.headers["Location"], timeout=30).content == b"png"
+    assert requests.get(over_http.headers["Location"], timeout=30).content == b"png"
+    assert unencoded.status_code in (403, 404), "locally an unencoded key is not routed (API Gateway routes it)"
+
+
+def test_api_gateway_events_reach_the_routes_including_a_greedy_key(api: Api, services: Services) -> None:
+    """Deployed, API Gateway matches ``/storage/{key+}`` greedily and passes the key, slashes and all, as
+    ``pathParameters.key``; uploads arrive as payload-1.0 events with a string body."""
+    from scenestore.keys import output_key
+
+    from tests.support.lambda_context import FakeLambdaContext
+
+    seed_two_tenants(services)
+    key = output_key(ALICE, "pa", "final.mp4")
+    services.store.put_bytes(key, b"mp4")
+    services.db.projects.update_one({"_id": "pa"}, {"$set": {"output": {"storageKey": key}}})
+    app = load_presign_app()
+    auth = api.auth(ALICE)
+
+    redirect = app(
+        _gateway_event(
+            "GET", "/storage/{key+}", f"/storage/{key}", headers=auth, multiValueHeaders={}, pathParameters={"key": key}
+        ),
+        FakeLambdaContext(),
+    )
+    assert redirect["statusCode"] == 302
+    assert requests.get(redirect["headers"]["Location"], timeout=30).content == b"mp4"
+
+    body = {"kind": "image", "scene_id": "sa", "filename": "x.png", "content_type": "image/png", "size": 3}
+    created = app(
+        _gateway_event(
+            "POST",
+            "/projects/{project_id}/uploads",
+            "/projects/pa/uploads",
+            headers={**auth, "content-type": "application/json"},
+            pathParameters={"project_id": "pa"},
+            body=json.dumps(body),
+        ),
+        FakeLambdaContext(),
+    )
+    assert created["statusCode"] == 201, created["body"]
+    assert json.loads(created["body"])["key"] == "users/alice/projects/pa/scenes/sa/image/x.png"

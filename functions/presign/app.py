@@ -102,7 +102,7 @@ def create_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.uploads import UploadSpec, presign_upload
 
     project_id = request.path_param("project_id")
-    caller.note(project_id=project_id)
+    caller.note(project_id=project_id[:128])
     body = http_api.parse_body(http_api.UploadBody, request.body)
     spec = UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
     return Reply(201, presign_upload(caller.services, caller.user_id, project_id, spec))
@@ -113,7 +113,7 @@ def complete_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.uploads import complete_upload as complete
 
     project_id = request.path_param("project_id")
-    caller.note(project_id=project_id)
+    caller.note(project_id=project_id[:128])
     body = http_api.parse_body(http_api.CompleteBody, request.body)
     return Reply(200, complete(caller.services, caller.user_id, project_id, body.key))
 
@@ -140,7 +140,7 @@ def list_files(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.files import list_project_files
 
     project_id = request.path_param("project_id")
-    caller.note(project_id=project_id)
+    caller.note(project_id=project_id[:128])
     return Reply(200, list_project_files(caller.services, caller.user_id, project_id, request.query_param("cursor")))
 
 
@@ -149,4 +149,4 @@ def health(_request: ApiRequest, services: Any) -> Reply:
     from scenestore.health import check_health
 
     status = check_health(services)
-    return Reply(200 if all(v == "ok" for v in status.values()) else 503, status, {"Cache-Control": "no-store"})
+    return Reply(200 if all(v == "ok" for v in status.values()) else 503, status)

@@ -263,6 +263,7 @@ def handle(request: ApiRequest, spec: RouteSpec, view: Callable[..., Reply]) -> 
         reply = error_reply(exc, request)
     for name, value in cors_headers(origin, allowed_origins).items():
         reply.headers.setdefault(name, value)
+    reply.headers.setdefault("Cache-Control", "no-store")  # presigned URLs are bearer secrets
     _log(request, reply, started, log_keys)
     return reply
 
@@ -271,7 +272,7 @@ def error_reply(exc: BaseException, request: ApiRequest) -> Reply:
     status = status_for(exc)
     if status == 500:
         logger.exception("unhandled error", extra={"route": request.route, "method": request.method})
-    headers = {"Cache-Control": "no-store"}
+    headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="scenestore"'
     return Reply(status, error_body(exc), headers)
