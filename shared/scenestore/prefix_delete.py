@@ -5,21 +5,35 @@ to a pool that sends it as one quiet ``DeleteObjects``; at most ``2 * workers`` 
 memory does not grow with the prefix. Keys that S3 reports as failed are retried with backoff, then
 reported. When the deadline passes no new page is started; in-flight pages finish and the report carries
 a ``continuation`` (the last key handled) from which the next call resumes without relisting what is done.
+A deadline already expired deletes nothing (``scenestore.cleanup`` wraps its deadline so that each
+invocation does at least one unit of work across its phases).
+
+Listing is the critical path (the next page cannot be asked for before the last key of this one is
+known), so it is kept cheap on the client: botocore would turn each of the 1000 entries of a page into a
+dict with a parsed ``LastModified`` (about 60 ms of CPU a page, most of it date parsing), while a delete
+needs only key and size. A ``before-parse`` hook, active only for this module's own calls, reads those two
+fields straight from the XML and leaves botocore the page's few top-level fields. For the same reason the
+``Deleted`` list of a ``DeleteObjects`` answer (sent by servers that ignore ``Quiet``) is dropped before
+botocore parses it; only ``Errors`` matter. Any other caller of the same client sees botocore unchanged.
 """
 
 from __future__ import annotations
 
+import re
 import time
+import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote_plus
 
 from scenestore.budget import Deadline
 from scenestore.clients import S3_CONCURRENCY
 from scenestore.errors import InvalidRequest
-from scenestore.storage import LIST_PAGE, ObjectInfo, ObjectStore, error_code
+from scenestore.storage import LIST_PAGE, ObjectInfo, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -28,6 +42,8 @@ MAX_BATCH: Final = 1000
 #: Reported errors are capped so a prefix of a million failing keys cannot exhaust memory; counts are exact.
 MAX_REPORTED_ERRORS: Final = 100
 KEY_RETRIES: Final = 3
+#: First pause before retrying failed keys (doubles each attempt: 0.2 s, 0.4 s, 0.8 s).
+KEY_BACKOFF: Final = 0.2
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -78,6 +94,8 @@ class _BatchResult:
 
 def check_prefix(prefix: str, *, allow_root: bool = False) -> str:
     """A deletion prefix must end in ``/`` (so ``p1/`` never matches ``p10/``); ``""`` only if allowed."""
+    if not isinstance(prefix, str):
+        raise InvalidRequest("a deletion prefix must be a string")
     if prefix == "":
         if not allow_root:
             raise InvalidRequest("refusing to delete with an empty prefix (that is the whole bucket)")
@@ -87,19 +105,100 @@ def check_prefix(prefix: str, *, allow_root: bool = False) -> str:
     return prefix
 
 
+# -- lean response parsing (see module doc) ----------------------------------------------------------
+_LEAN: ContextVar[bool] = ContextVar("scenestore_lean_s3_parse", default=False)
+_LEAN_OBJECTS: Final = "ScenestoreObjects"
+_HOOK_ID: Final = "scenestore-prefix-delete-lean-parse"
+_DELETED_RE: Final = re.compile(rb"<Deleted>.*?</Deleted>", re.DOTALL)
+
+
+def _lean_list_hook(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """Take ``(key, size)`` of every entry out of a ListObjectsV2 page; botocore parses the rest."""
+    body = response_dict.get("body")
+    if not _LEAN.get() or response_dict.get("status_code") != 200 or not isinstance(body, bytes):
+        return
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return  # botocore parses it (and reports whatever is wrong with it)
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    url_encoded = root.findtext(f"{ns}EncodingType") == "url"
+    entries = root.findall(f"{ns}Contents")
+    objects = []
+    for entry in entries:
+        key = entry.findtext(f"{ns}Key") or ""
+        objects.append((unquote_plus(key) if url_encoded else key, int(entry.findtext(f"{ns}Size") or 0)))
+        root.remove(entry)
+    customized_response_dict[_LEAN_OBJECTS] = objects
+    response_dict["body"] = ET.tostring(root)
+
+
+def _lean_delete_hook(response_dict: dict[str, Any], **_: Any) -> None:
+    """Drop the ``Deleted`` entries of a DeleteObjects answer (servers that ignore ``Quiet`` send them)."""
+    body = response_dict.get("body")
+    if _LEAN.get() and response_dict.get("status_code") == 200 and isinstance(body, bytes):
+        response_dict["body"] = _DELETED_RE.sub(b"", body)
+
+
+def _install_hooks(client: S3Client) -> None:
+    """Idempotent (botocore ignores a second registration with the same ``unique_id``)."""
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return
+    events.register("before-parse.s3.ListObjectsV2", _lean_list_hook, unique_id=_HOOK_ID + "-list")
+    events.register("before-parse.s3.DeleteObjects", _lean_delete_hook, unique_id=_HOOK_ID + "-delete")
+
+
+def iter_key_pages(
+    client: S3Client, bucket: str, prefix: str, *, start_after: str | None = None, page_size: int = LIST_PAGE
+) -> Iterator[list[ObjectInfo]]:
+    """Pages of ``ObjectInfo(key, size)`` under ``prefix`` in key order (no etag/date: not needed to delete)."""
+    _install_hooks(client)
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": page_size, "EncodingType": "url"}
+    if start_after:
+        kwargs["StartAfter"] = start_after
+    while True:
+        token = _LEAN.set(True)
+        try:
+            response = client.list_objects_v2(**kwargs)
+        finally:
+            _LEAN.reset(token)
+        lean: list[tuple[str, int]] | None = response.get(_LEAN_OBJECTS)  # type: ignore[assignment]
+        if lean is not None:
+            page = [ObjectInfo(key, size, "") for key, size in lean]
+        else:  # the hook did not run (a client without events): botocore's own parse
+            decode = unquote_plus if response.get("EncodingType") == "url" else str
+            page = [
+                ObjectInfo(decode(item["Key"]), int(item.get("Size", 0)), "") for item in response.get("Contents", [])
+            ]
+        if page:
+            yield page
+        next_token = response.get("NextContinuationToken")
+        if not response.get("IsTruncated") or not next_token:
+            return
+        kwargs.pop("StartAfter", None)
+        kwargs["ContinuationToken"] = next_token
+
+
+# -- deleting ----------------------------------------------------------------------------------------
 def delete_keys(
     client: S3Client,
     bucket: str,
     objects: Sequence[ObjectInfo],
     *,
     retries: int = KEY_RETRIES,
-    backoff: float = 0.2,
+    backoff: float = KEY_BACKOFF,
 ) -> _BatchResult:
-    """Delete up to 1000 known objects with one quiet ``DeleteObjects``; retry failed keys, then report them."""
+    """Delete up to 1000 known objects with one quiet ``DeleteObjects``; retry failed keys, then report them.
+
+    A request that fails as a whole (throttling after botocore's own retries, a dropped connection) is
+    retried like a per-key failure; what still fails after ``retries`` is reported key by key.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     if len(objects) > MAX_BATCH:
         raise InvalidRequest(f"DeleteObjects takes at most {MAX_BATCH} keys")
+    _install_hooks(client)
     sizes = {obj.key: obj.size for obj in objects}
     pending = list(sizes)
     result = _BatchResult()
@@ -109,6 +208,7 @@ def delete_keys(
             break
         if attempt:
             time.sleep(backoff * (2 ** (attempt - 1)))
+        token = _LEAN.set(True)
         try:
             response = client.delete_objects(
                 Bucket=bucket, Delete={"Objects": [{"Key": k} for k in pending], "Quiet": True}
@@ -117,6 +217,8 @@ def delete_keys(
             code = error_code(exc) or type(exc).__name__
             failures = {k: {"key": k, "code": code, "message": str(exc)} for k in pending}
             continue
+        finally:
+            _LEAN.reset(token)
         failed_now = {
             e["Key"]: {"key": e["Key"], "code": e.get("Code", "Unknown"), "message": e.get("Message", "")}
             for e in response.get("Errors", [])
@@ -143,23 +245,29 @@ def delete_prefix(
     dry_run: bool = False,
     allow_root: bool = False,
     on_progress: ProgressCallback | None = None,
+    retry_backoff: float = KEY_BACKOFF,
+    page_size: int = LIST_PAGE,
 ) -> DeleteReport:
     """Delete every object under ``prefix``; stop at ``deadline`` with a continuation (see module doc)."""
     check_prefix(prefix, allow_root=allow_root)
+    if not 1 <= page_size <= MAX_BATCH:
+        raise InvalidRequest(f"page_size must be 1-{MAX_BATCH}")
     deadline = deadline or Deadline.never()
-    store = ObjectStore(client, bucket)
     report = DeleteReport()
     last_key = start_after
-    pages = store.iter_pages(prefix, start_after=start_after, page_size=LIST_PAGE)
+    pages = iter_key_pages(client, bucket, prefix, start_after=start_after, page_size=page_size)
 
     if dry_run:
-        for page in pages:
-            report.deleted_count += len(page)
-            report.total_bytes += sum(o.size for o in page)
+        for listed in pages:
+            size = sum(o.size for o in listed)
+            report.deleted_count += len(listed)
+            report.total_bytes += size
             if on_progress:
-                on_progress(len(page), sum(o.size for o in page))
+                on_progress(len(listed), size)
         return report
 
+    workers = max(1, workers)
+    max_in_flight = 2 * workers
     in_flight: deque[Future[_BatchResult]] = deque()
 
     def collect(future: Future[_BatchResult]) -> None:
@@ -170,7 +278,7 @@ def delete_prefix(
         if on_progress:
             on_progress(batch.deleted, batch.deleted_bytes)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="delete") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delete") as pool:
         try:
             while True:
                 if deadline.expired():
@@ -179,9 +287,9 @@ def delete_prefix(
                 page = next(pages, None)
                 if page is None:
                     break
-                in_flight.append(pool.submit(delete_keys, client, bucket, page))
+                in_flight.append(pool.submit(delete_keys, client, bucket, page, backoff=retry_backoff))
                 last_key = page[-1].key
-                while len(in_flight) >= 2 * workers or (in_flight and in_flight[0].done()):
+                while len(in_flight) >= max_in_flight or (in_flight and in_flight[0].done()):
                     collect(in_flight.popleft())
         finally:
             while in_flight:
