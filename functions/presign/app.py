@@ -67,7 +67,7 @@ def route(path: str, method: str, *, auth: bool = True, query_token: bool = Fals
                 headers={k.lower(): v for k, v in request.headers.items()},
                 query={k: request.query_params.getlist(k) for k in request.query_params or {}},
                 path_params={k.rstrip("+"): v for k, v in (request.uri_params or {}).items()},
-                body=request.raw_body if isinstance(request.raw_body, bytes) else request.raw_body.encode(),
+                body=_raw_body(request),
             )
             reply = http_api.handle(api_request, spec, view)
             return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
@@ -77,6 +77,16 @@ def route(path: str, method: str, *, auth: bool = True, query_token: bool = Fals
         return view
 
     return register
+
+
+def _raw_body(request: Any) -> bytes:
+    """The body as bytes; a body the gateway could not even decode (bad base64) reads as none, which every
+    route that needs one answers with 400."""
+    try:
+        raw = request.raw_body
+    except ValueError:  # binascii.Error: malformed base64 from a (mis)configured gateway
+        return b""
+    return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
 
 
 @app.middleware("http")
