@@ -263,10 +263,11 @@ def delete_target(
             on_progress=on_progress,
         )
         if stopped_at is not None:
-            result.report.complete = False
-            result.report.continuation = Continuation("legacy", stopped_at or None, tag).encode()
-            return result
+            return _paused(result, Continuation("legacy", stopped_at or None, tag))
         after = None
+        if result.prefix is not None and budget.used and budget.expired():
+            # The legacy phase spent this invocation's budget: the prefix starts in the next one.
+            return _paused(result, Continuation("prefix", None, tag))
 
     if result.prefix is None:
         return result
@@ -274,7 +275,7 @@ def delete_target(
         services.s3,
         services.settings.bucket,
         result.prefix,
-        deadline=budget,
+        deadline=budget,  # an unused free first check gives the prefix phase its one guaranteed page
         start_after=after,
         workers=workers,
         on_progress=on_progress,
@@ -285,11 +286,23 @@ def delete_target(
     return result
 
 
+def _paused(result: CleanupResult, continuation: Continuation) -> CleanupResult:
+    result.report.complete = False
+    result.report.continuation = continuation.encode()
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class _AtLeastOneUnit(Deadline):
-    """A deadline whose first check always passes: each invocation makes progress, however late it starts."""
+    """A deadline whose first check always passes: each invocation handles at least one legacy batch or one
+    prefix page, however late it starts, so a loop on continuations always ends."""
 
     _checked: list[bool] = field(default_factory=list)
+
+    @property
+    def used(self) -> bool:
+        """Whether a unit of work was started under this deadline (its free first check was taken)."""
+        return bool(self._checked)
 
     def expired(self) -> bool:
         if not self._checked:
