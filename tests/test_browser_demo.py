@@ -10,12 +10,15 @@ legacy key previews like a layout key, and deleting the scene document makes its
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from scenestore.localstack.demo import DEMO_PROJECT, DEMO_USER, LEGACY_PROJECT, png_bytes, wav_bytes
 from scenestore.services import Services
+from scenestore.tokens import MEDIA_TOKEN_TTL, is_media_token, verify_token
 
 from tests.support.browser import (
     artifact_path,
@@ -119,7 +122,11 @@ def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_pat
         assert media_loaded(page, f'#files audio[data-key="{audio_key}"]', "duration") == pytest.approx(0.6, abs=0.05)
         assert media_loaded(page, f'#files video[data-key="{video_key}"]', "videoWidth") == 64
         src = page.eval_on_selector(f'#files img[data-key="{image_key}"]', "i => i.src")
-        assert "/storage/users%2F" in src and "access_token=" in src
+        assert "/storage/users%2F" in src
+        media_token = parse_qs(urlsplit(src).query)["access_token"][0]
+        claims = verify_token(services.settings, media_token)
+        assert claims["sub"] == DEMO_USER and is_media_token(claims), "previews use the short-lived media token"
+        assert claims["exp"] - time.time() <= MEDIA_TOKEN_TTL + 5
         page.screenshot(path=str(artifact_path("browser-demo-uploaded.png")), full_page=True)
 
         # -- replace scene-2's image through the slot's Replace button ----------------------------------

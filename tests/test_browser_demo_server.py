@@ -16,7 +16,7 @@ from scenestore.localstack.api import ApiServer, load_presign_app
 from scenestore.localstack.demo import DEMO_PROJECT, DEMO_USER, seed_demo
 from scenestore.localstack.servers import free_port
 from scenestore.services import Services
-from scenestore.tokens import verify_token
+from scenestore.tokens import MEDIA_TOKEN_TTL, is_media_token, verify_token
 
 from tests.support.browser import CLIENT_DIR, DemoApi, running_api
 
@@ -76,6 +76,15 @@ def test_dev_token_is_for_the_demo_user(api: DemoApi) -> None:
     assert status == 200
     token = json.loads(body)["token"]
     assert verify_token(api.services.settings, token)["sub"] == DEMO_USER
+
+
+def test_dev_media_token_is_short_lived_and_for_the_caller(api: DemoApi) -> None:
+    assert call(api.url + "/dev/media-token")[0] == 401
+    status, _, body = call(api.url + "/dev/media-token", token=api.token)
+    assert status == 200
+    claims = verify_token(api.services.settings, json.loads(body)["token"])
+    assert claims["sub"] == DEMO_USER and is_media_token(claims)
+    assert claims["exp"] - claims["iat"] == MEDIA_TOKEN_TTL
 
 
 def test_dev_projects_need_a_token_and_show_only_the_callers(api: DemoApi) -> None:

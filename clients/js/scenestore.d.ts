@@ -137,6 +137,19 @@ export declare class ScenestoreError extends Error {
   readonly body: unknown;
 }
 
+/** The `exp` claim of a JWT in milliseconds since the epoch, or 0 when there is none. */
+export declare function tokenExpiry(token: string): number;
+
+/**
+ * Cache a token source by its JWT `exp`: the source is called again only within `marginSeconds` (default 30) of
+ * expiry; a fresh token is returned synchronously. Made for `getMediaToken`, e.g.
+ * `getMediaToken: cacheToken(() => backend.mediaToken())`.
+ */
+export declare function cacheToken(
+  source: TokenSource,
+  options?: { marginSeconds?: number; now?: () => number },
+): () => string | Promise<string>;
+
 export declare function guessContentType(
   file: { type?: string } | null | undefined,
   filename: string,

@@ -81,6 +81,49 @@ function s3ErrorText(text) {
   return [code && code[1], message && message[1]].filter(Boolean).join(": ");
 }
 
+/** The `exp` of a JWT in milliseconds, or 0 when `token` is not a JWT with an `exp` (nothing is decoded beyond). */
+export function tokenExpiry(token) {
+  try {
+    const payload = String(token).split(".")[1];
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "=");
+    const exp = JSON.parse(atob(base64)).exp;
+    return typeof exp === "number" ? exp * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Wrap a token source (e.g. a call to your backend for a short-lived media token) so that it is only called
+ * when the last token is within `marginSeconds` of its JWT `exp`. A fresh token is returned synchronously,
+ * which is what `storageUrlSync` and `constructStorageUrl` need; concurrent refreshes share one call.
+ */
+export function cacheToken(source, { marginSeconds = 30, now = () => Date.now() } = {}) {
+  let token = "";
+  let expiresAt = 0;
+  let pending = null;
+  return function cachedToken() {
+    if (token && now() < expiresAt - marginSeconds * 1000) return token;
+    if (!pending) {
+      pending = Promise.resolve()
+        .then(source)
+        .then(
+          (value) => {
+            token = value;
+            expiresAt = tokenExpiry(value);
+            pending = null;
+            return value;
+          },
+          (error) => {
+            pending = null;
+            throw error;
+          },
+        );
+    }
+    return pending;
+  };
+}
+
 /**
  * Create a client for one API base URL.
  * @param {{ baseUrl: string, getToken: () => string | Promise<string>, getMediaToken?: () => string | Promise<string>,

@@ -1,7 +1,8 @@
 // The client against the real local stack (moto S3 + SecantusDB + the presign Chalice app), started by
 // tests/test_js_client.py, which seeds the demo data and passes:
 //   SCENESTORE_API_URL, SCENESTORE_TOKEN (demo-user), SCENESTORE_OTHER_TOKEN (a user with no projects),
-//   SCENESTORE_FIXTURES (a folder with sample.png and sample.wav), SCENESTORE_PAGED_PROJECT and
+//   SCENESTORE_MEDIA_TOKEN (a scope: media token of demo-user), SCENESTORE_FIXTURES (a folder with sample.png
+//   and sample.wav), SCENESTORE_PAGED_PROJECT and
 //   SCENESTORE_PAGED_COUNT (a demo-user project holding more objects than one listing page).
 // Run alone, without those variables, every test here is skipped with that reason.
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { createClient, ScenestoreError } from "../scenestore.js";
+import { cacheToken, createClient, ScenestoreError } from "../scenestore.js";
 
 const env = process.env;
 const skip = env.SCENESTORE_API_URL && env.SCENESTORE_TOKEN ? false : "needs SCENESTORE_API_URL and SCENESTORE_TOKEN";
@@ -188,4 +189,16 @@ test("listFiles follows the cursor across pages", { skip: skip || !env.SCENESTOR
   assert.equal(new Set(files.map((f) => f.key)).size, files.length, "no file is listed twice");
   const pages = api.requests.filter((r) => r === `GET /projects/${env.SCENESTORE_PAGED_PROJECT}/files`);
   assert.ok(pages.length >= 2, `expected several pages, got ${pages.length}`);
+});
+
+test("a short-lived media token works in storage URLs and nowhere else", { skip: skip || !env.SCENESTORE_MEDIA_TOKEN }, async () => {
+  const media = env.SCENESTORE_MEDIA_TOKEN;
+  const api = client(env.SCENESTORE_TOKEN, { getMediaToken: cacheToken(() => media) });
+  const url = await api.storageUrl("narration-1.wav");
+  assert.ok(url.endsWith(`access_token=${encodeURIComponent(media)}`));
+  const got = await bytesAt(url);
+  assert.equal(got.status, 200);
+  assert.equal(got.bytes.subarray(0, 4).toString(), "RIFF");
+  assert.equal(api.constructStorageUrl("narration-1.wav", USER, LEGACY_PROJECT, "legacy-scene-1"), url);
+  await assert.rejects(client(media).listFiles(PROJECT), { code: "unauthorized", status: 401 });
 });

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createClient, guessContentType, kindOfContentType, ScenestoreError } from "../scenestore.js";
+import {
+  cacheToken,
+  createClient,
+  guessContentType,
+  kindOfContentType,
+  ScenestoreError,
+  tokenExpiry,
+} from "../scenestore.js";
 
 test("createClient insists on a base URL and a token function", () => {
   assert.throws(() => createClient({ getToken: () => "t" }), TypeError);
@@ -74,4 +81,51 @@ test("an upload without a name or a kind fails before any request", async () => 
 test("a request that cannot reach the API is a network_error with status 0", async () => {
   const client = createClient({ baseUrl: "http://127.0.0.1:9", getToken: () => "t" });
   await assert.rejects(client.listFiles("p"), (e) => e instanceof ScenestoreError && e.code === "network_error" && e.status === 0);
+});
+
+function jwt(claims) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  return `${encode({ alg: "HS256" })}.${encode(claims)}.signature`;
+}
+
+test("tokenExpiry reads a JWT's exp, and gives 0 for anything else", () => {
+  assert.equal(tokenExpiry(jwt({ sub: "u", exp: 1700000000 })), 1700000000 * 1000);
+  assert.equal(tokenExpiry(jwt({ sub: "u" })), 0);
+  assert.equal(tokenExpiry("not-a-jwt"), 0);
+});
+
+test("cacheToken calls its source again only near expiry, and shares a pending refresh", async () => {
+  let clock = 1_000_000_000_000;
+  let calls = 0;
+  const source = async () => {
+    calls += 1;
+    return jwt({ sub: "u", n: calls, exp: Math.floor(clock / 1000) + 300 });
+  };
+  const get = cacheToken(source, { marginSeconds: 30, now: () => clock });
+  const [a, b] = await Promise.all([get(), get()]);
+  assert.equal(calls, 1);
+  assert.equal(a, b);
+  assert.equal(get(), a, "a fresh token comes back synchronously");
+  clock += 269_000;
+  assert.equal(get(), a);
+  clock += 2_000; // now within 30 s of exp
+  const renewed = await get();
+  assert.equal(calls, 2);
+  assert.notEqual(renewed, a);
+  const client = createClient({ baseUrl: "http://api.test", getToken: () => "t", getMediaToken: get });
+  assert.ok(client.storageUrlSync("a.png").endsWith(`access_token=${renewed}`));
+});
+
+test("cacheToken does not cache a failure or a token without exp", async () => {
+  let calls = 0;
+  const failing = cacheToken(async () => {
+    calls += 1;
+    throw new Error("backend down");
+  });
+  await assert.rejects(failing(), /backend down/);
+  await assert.rejects(failing(), /backend down/);
+  assert.equal(calls, 2);
+  const opaque = cacheToken(() => "opaque");
+  assert.equal(await opaque(), "opaque");
+  assert.ok(opaque() instanceof Promise, "no exp, no caching");
 });

@@ -1,6 +1,7 @@
 // Compiled (never run) by tests/test_js_client.py with `tsc --noEmit --strict`: the shipped .d.ts must describe
 // how the frontend uses the client, and reject what it must not do.
 import {
+  cacheToken,
   type CompleteResult,
   createClient,
   type FileEntry,
@@ -13,7 +14,12 @@ declare const file: File;
 declare function getAccessToken(): Promise<string>;
 
 const client: ScenestoreClient = createClient({ baseUrl: "https://api.example.com", getToken: getAccessToken });
-const sync = createClient({ baseUrl: "http://127.0.0.1:8000", getToken: () => "token", XMLHttpRequest: null });
+const sync = createClient({
+  baseUrl: "http://127.0.0.1:8000",
+  getToken: () => "token",
+  getMediaToken: cacheToken(async () => "media-token", { marginSeconds: 60 }),
+  XMLHttpRequest: null,
+});
 
 async function flow(): Promise<void> {
   const controller = new AbortController();

@@ -5,9 +5,10 @@ what only a developer's machine needs, never part of the Lambda app:
 
 - ``GET /`` and ``GET /static/<name>``: the demo page (``demo_page/``) and the JS client (``clients/js/``), so
   the page is same-origin with the API and needs no extra server;
-- ``/dev/...`` (when ``dev_routes``): a token for the demo user, the caller's projects and scenes (the real
-  frontend has its own backend for those), and creating or deleting a scene document, whose deletion the local
-  event runner turns into object cleanup as the Atlas trigger does in production.
+- ``/dev/...`` (when ``dev_routes``): a token for the demo user, a short-lived media token for storage URLs,
+  the caller's projects and scenes (the real frontend has its own backend for those), and creating or deleting
+  a scene document, whose deletion the local event runner turns into object cleanup as the Atlas trigger does
+  in production.
 
 Unknown paths get a JSON 404 like the deployed HTTP API, instead of chalice local's 403.
 """
@@ -78,6 +79,8 @@ class LocalSite:
         if parts == ["dev", "token"] and method == "GET":
             return 200, self._token()
         user_id = self._caller(headers)
+        if parts == ["dev", "media-token"] and method == "GET":
+            return 200, self._media_token(user_id)
         if parts == ["dev", "projects"] and method == "GET":
             return 200, {"projects": self._projects(user_id)}
         if len(parts) == 4 and parts[:2] == ["dev", "projects"] and parts[3] == "scenes" and method == "POST":
@@ -98,6 +101,13 @@ class LocalSite:
 
         token = issue_token(self._services().settings, DEMO_USER, ttl=DEV_TOKEN_TTL)
         return {"user_id": DEMO_USER, "token": token, "expires_in": DEV_TOKEN_TTL}
+
+    def _media_token(self, user_id: str) -> dict[str, Any]:
+        """What the app's backend would hand the frontend for storage URLs: a minutes-long ``scope: media`` token."""
+        from scenestore.tokens import MEDIA_TOKEN_TTL, issue_media_token
+
+        token = issue_media_token(self._services().settings, user_id)
+        return {"user_id": user_id, "token": token, "expires_in": MEDIA_TOKEN_TTL}
 
     def _caller(self, headers: dict[str, str]) -> str:
         from scenestore.tokens import verify_token

@@ -1,6 +1,6 @@
 // The demo page: everything storage-related goes through the JS client (/static/scenestore.js); the /dev/
 // routes stand in for the app's own backend (sign-in, projects and scenes, deleting a scene document).
-import { createClient } from "/static/scenestore.js";
+import { cacheToken, createClient } from "/static/scenestore.js";
 
 const $ = (selector) => document.querySelector(selector);
 const TOKEN_KEY = "scenestore-demo-token";
@@ -9,7 +9,9 @@ const CLEANUP_TIMEOUT_MS = 60_000;
 let token = sessionStorage.getItem(TOKEN_KEY) || "";
 let projects = [];
 let controller = null;
-const client = createClient({ baseUrl: location.origin, getToken: () => token });
+// Storage URLs carry a 5-minute `scope: media` token (refused by every other route), fetched when needed.
+let mediaToken = null;
+const client = createClient({ baseUrl: location.origin, getToken: () => token, getMediaToken: () => mediaToken() });
 window.scenestoreDemo = { client };
 
 // -- small helpers -----------------------------------------------------------------------------------------------
@@ -166,6 +168,7 @@ async function refresh() {
 // -- actions -----------------------------------------------------------------------------------------------------
 async function signIn(newToken) {
   token = newToken;
+  mediaToken = cacheToken(async () => (await dev("GET", "/dev/media-token")).token);
   sessionStorage.setItem(TOKEN_KEY, token);
   const user = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
   $("#who").textContent = `signed in as ${user}`;
