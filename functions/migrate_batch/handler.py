@@ -20,6 +20,7 @@ from scenestore.observability import logger, metrics
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.add_metric(name="MigrateBatchInvocations", unit=MetricUnit.Count, value=1)
     request = parse_request(event)
     logger.append_keys(run_id=request.run_id)
     result = migrate_batch(request, deadline=Deadline.from_context(context, margin_seconds=LAMBDA_MARGIN))

@@ -97,8 +97,9 @@ def plan(db: Database[dict[str, Any]], k: int) -> ShardPlan:
     total = sum(count for _, count in counts)
     unsupported = max(0, collection.count_documents({}) - total)
     boundaries: list[Any] = []
-    for index in range(1, min(k, total)):
-        position = index * total // k
+    parts = min(k, total)
+    for index in range(1, parts):
+        position = index * total // parts
         for cls, count in counts:
             if position < count:
                 doc = next(
