@@ -57,7 +57,7 @@ def serve_command(
         services = Services.from_settings(stack.settings)
         set_services(services)
         prepare(services)
-        api = ApiServer(load_presign_app(), api_port).start()
+        api = ApiServer(load_presign_app(), api_port, dev_routes=demo).start()
         parts.append(api)
         runner = EventRunner(services).start()
         parts.append(runner)
