@@ -42,6 +42,7 @@ def make_s3_client(settings: Settings, *, max_pool_connections: int = S3_POOL_SI
     session = boto3.session.Session(
         aws_access_key_id=settings.aws_access_key_id,
         aws_secret_access_key=settings.aws_secret_access_key,
+        aws_session_token=settings.aws_session_token,
         region_name=settings.s3_region,
     )
     return session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)

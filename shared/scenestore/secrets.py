@@ -34,7 +34,7 @@ SECRETS_REQUIRED_VAR: Final = "SCENESTORE_SECRETS_REQUIRED"
 #: Seconds Powertools keeps a fetched secret before asking Secrets Manager again.
 SECRETS_MAX_AGE: Final = 300
 #: Keys a secret may carry besides ``SCENESTORE_*``: the object-store credentials of contract section 3.
-CREDENTIAL_KEYS: Final = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+CREDENTIAL_KEYS: Final = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def settings_environ(
@@ -50,6 +50,9 @@ def settings_environ(
     if missing:
         raise ConfigError(f"{SECRETS_ARN_VAR}: the secret {secret_id} lacks {', '.join(missing)}")
     merged = dict(env)
+    if "AWS_ACCESS_KEY_ID" in values and "AWS_SESSION_TOKEN" not in values:
+        # The role's session token belongs to the role's keys, not to the secret's (R2 rejects it).
+        merged.pop("AWS_SESSION_TOKEN", None)
     merged.update(values)
     return merged
 

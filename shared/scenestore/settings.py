@@ -54,10 +54,10 @@ class Settings:
     s3_endpoint_url: str | None = DEFAULT_S3_ENDPOINT
     s3_region: str = "us-east-1"
     aws_access_key_id: str = DEFAULT_ACCESS_KEY
-    aws_secret_access_key: str = DEFAULT_SECRET_KEY
-    mongodb_uri: str = DEFAULT_MONGODB_URI
+    aws_secret_access_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
+    mongodb_uri: str = field(default=DEFAULT_MONGODB_URI, repr=False)
     mongodb_db: str = "autoshorts"
-    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_secret: str = field(default=DEFAULT_JWT_SECRET, repr=False)
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -65,6 +65,8 @@ class Settings:
     download_ttl: int = 3600
     cors_origins: tuple[str, ...] = ("*",)
     limits: Mapping[str, KindLimits] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    #: Temporary credentials (an IAM role, when the bucket is AWS S3); never set for R2 API tokens.
+    aws_session_token: str | None = field(default=None, repr=False)
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (command-line ports beat the environment)."""
@@ -86,6 +88,8 @@ class Settings:
         }
         if self.s3_endpoint_url:
             env["SCENESTORE_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+        if self.aws_session_token:
+            env["AWS_SESSION_TOKEN"] = self.aws_session_token
         for name, value in (
             ("SCENESTORE_JWT_JWKS_URL", self.jwt_jwks_url),
             ("SCENESTORE_JWT_ISSUER", self.jwt_issuer),
@@ -107,6 +111,7 @@ class Settings:
             s3_region=_nonempty(env, "SCENESTORE_S3_REGION", "us-east-1"),
             aws_access_key_id=_nonempty(env, "AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY),
             aws_secret_access_key=_nonempty(env, "AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_KEY),
+            aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
             mongodb_uri=_mongodb_uri(env),
             mongodb_db=_db_name(env),
             jwt_secret=_nonempty(env, "SCENESTORE_JWT_SECRET", DEFAULT_JWT_SECRET),
