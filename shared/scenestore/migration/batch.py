@@ -21,8 +21,9 @@ one onwards are not updated and not counted, and the cursor stays before them (s
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -68,6 +69,10 @@ class BatchContext:
     sources: SourceIndex
     deadline: Deadline = field(default_factory=Deadline.never)
     hooks: Hook | None = None
+    #: False when no earlier attempt can have journalled anything for this batch (see engine: ``dirty_until``).
+    load_journal: bool = True
+    #: Called once before the first intent of the batch is written (the engine records ``dirty_until``).
+    before_intents: Callable[[], None] | None = None
 
     def hook(self, stage: str, **info: Any) -> None:
         if self.hooks is not None:
@@ -138,8 +143,8 @@ class BatchProcessor:
         self.run_copies()
         self.verify()
         self.update_documents()
-        deleted = self.delete_unreferenced()
-        self.write_marks(deleted)
+        self.delete_unreferenced()
+        self.write_marks()
         return self.finish()
 
     def report(self, index: int, code: str, message: str, slot: Slot | None = None, key: str | None = None) -> None:
@@ -162,7 +167,7 @@ class BatchProcessor:
     def plan(self) -> None:
         per_doc = self.slots()
         entries: dict[str, dict[str, Any]] = {}
-        if not self.ctx.dry_run:
+        if not self.ctx.dry_run and self.ctx.load_journal:
             ids = [journal.entry_id(self.ctx.run_id, s.collection, s.doc_id, s.field) for ss in per_doc for s in ss]
             entries = journal.load(self.ctx.db, ids)
         for index, slots in enumerate(per_doc):
@@ -184,8 +189,7 @@ class BatchProcessor:
                 self.report(index, "changed_by_app", "the document changed before it could be updated", slot)
             return
         if entry is not None and state == journal.APPLIED:
-            if not entry.get("old_deleted"):
-                self.pending_old.append(entry)
+            self.pending_old.append(entry)  # its old object may not have been deleted before a crash
             return
         if not slot.is_legacy:
             return
@@ -216,16 +220,29 @@ class BatchProcessor:
             if move.source is None:
                 self._skip_missing(move)
         live = [m for m in live if m.state == PLANNED]
-        prefixes = sorted({project_prefix(m.slot.user_id or "", m.slot.project_id) for m in live})
-        listings = dict(
-            zip(
-                prefixes, self.ctx.pool.map(lambda p: list_prefix(self.ctx.store, p, LIST_PAGES), prefixes), strict=True
-            )
-        )
-        existing = ExistingObjects(self.ctx.store, listings)
+        existing = ExistingObjects(self.ctx.store, self._list_targets(live))
         claimed: dict[str, Move] = {}
         for move in live:
             self._choose_target(move, existing, claimed)
+
+    def _list_targets(self, live: list[Move]) -> dict[str, dict[str, ObjectInfo] | None]:
+        """List what already exists where the batch's moves will land, with as few LISTs as possible.
+
+        One LIST per user covers all of that user's projects in the batch (by their longest common prefix:
+        scenes in ``_id`` order come project after project, and a user's project ids often share a prefix);
+        when that listing is too long, one LIST per project; when a project is too long, HEAD per key.
+        """
+        by_user: dict[str, set[str]] = defaultdict(set)
+        for move in live:
+            by_user[move.slot.user_id or ""].add(project_prefix(move.slot.user_id or "", move.slot.project_id))
+        wide = {user: os.path.commonprefix(sorted(prefixes)) for user, prefixes in by_user.items()}  # noqa: RUF071 (by character on purpose)
+        listings = dict(zip(wide.values(), self.ctx.pool.map(self._list, wide.values()), strict=True))
+        narrow = [p for user, prefix in wide.items() if listings[prefix] is None for p in sorted(by_user[user])]
+        listings.update(zip(narrow, self.ctx.pool.map(self._list, narrow), strict=True))
+        return {prefix: listing for prefix, listing in listings.items() if listing is not None or prefix in narrow}
+
+    def _list(self, prefix: str) -> dict[str, ObjectInfo] | None:
+        return list_prefix(self.ctx.store, prefix, LIST_PAGES)
 
     def _skip_missing(self, move: Move) -> None:
         move.state, move.code = SKIPPED, "source_missing"
@@ -241,13 +258,8 @@ class BatchProcessor:
         """Pick the first name that is free, or already holds the source's bytes; never one with other bytes."""
         assert move.source is not None
         entry = move.entry if move.entry and move.entry.get("state") == journal.INTENT else None
-        candidates: list[str] = [entry["new_key"]] if entry else []
-        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
-            key = move.slot.target(move.old_key, attempt)
-            if key not in candidates:
-                candidates.append(key)
         ours = entry["new_key"] if entry and entry.get("created") else None
-        for key in candidates:
+        for key in _candidates(move, entry):
             other = claimed.get(key)
             if other is not None:
                 if other.old_key == move.old_key:  # same bytes, same name: share the one copy
@@ -281,6 +293,8 @@ class BatchProcessor:
         return [m for m in self.moves if m.state in (PLANNED, VERIFIED)]
 
     def write_intents(self) -> None:
+        if self.ctx.before_intents is not None:
+            self.ctx.before_intents()
         fresh: list[dict[str, Any]] = []
         rewritten: list[dict[str, Any]] = []
         for move in self.live():
@@ -386,39 +400,61 @@ class BatchProcessor:
 
     # -- 5. update ------------------------------------------------------------------------------------------
     def update_documents(self) -> None:
-        from pymongo import UpdateOne
-
         ready = [m for m in self.moves if m.state == VERIFIED]
         by_collection: dict[str, list[Move]] = defaultdict(list)
         for move in ready:
             by_collection[move.slot.collection].append(move)
         for collection, moves in by_collection.items():
-            ops = [
-                UpdateOne({"_id": m.slot.doc_id, m.slot.field: m.old_key}, {"$set": {m.slot.field: m.new_key}})
-                for m in moves
-            ]
-            result = self.ctx.db[collection].bulk_write(ops, ordered=False)
-            if result.matched_count == len(ops):
-                for move in moves:
-                    move.state = APPLIED
-                continue
-            self._read_back(collection, moves)
+            self._update(collection, moves, combine=True)
         self.ctx.hook("updated", count=sum(1 for m in ready if m.state == APPLIED))
 
-    def _read_back(self, collection: str, moves: list[Move]) -> None:
-        """Some updates matched nothing: the app changed those fields first. Tell which, from the documents."""
+    def _update(self, collection: str, moves: list[Move], *, combine: bool) -> None:
+        """One conditional update per document (both fields of a scene at once), in one ``bulk_write``.
+
+        A combined update that matches nothing is retried field by field, so an app write to one field
+        does not hold back the other.
+        """
+        from pymongo import UpdateOne
+
+        groups: dict[str, list[Move]] = defaultdict(list)
+        for move in moves:
+            groups[repr(move.slot.doc_id) if combine else str(id(move))].append(move)
+        ops = []
+        for group in groups.values():
+            condition: dict[str, Any] = {"_id": group[0].slot.doc_id}
+            changes: dict[str, Any] = {}
+            for move in group:
+                condition[move.slot.field] = move.old_key
+                changes[move.slot.field] = move.new_key
+            ops.append(UpdateOne(condition, {"$set": changes}))
+        result = self.ctx.db[collection].bulk_write(ops, ordered=False)
+        if result.matched_count == len(ops):
+            for move in moves:
+                move.state = APPLIED
+            return
+        retry = self._read_back(collection, moves, last_try=not combine)
+        if retry:
+            self._update(collection, retry, combine=False)
+
+    def _read_back(self, collection: str, moves: list[Move], *, last_try: bool) -> list[Move]:
+        """Some updates matched nothing: the app changed a field first. Tell which, from the documents;
+        returns the moves whose field still holds the old key (to retry alone)."""
         fields = {m.slot.field: 1 for m in moves}
         ids = list({repr(m.slot.doc_id): m.slot.doc_id for m in moves}.values())
         docs = {repr(d["_id"]): d for d in self.ctx.db[collection].find({"_id": {"$in": ids}}, fields)}
+        retry: list[Move] = []
         for move in moves:
             value: Any = docs.get(repr(move.slot.doc_id))
             for part in move.slot.field.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
             if value == move.new_key:
                 move.state = APPLIED
+            elif value == move.old_key and not last_try:
+                retry.append(move)
             else:
                 move.state = CONFLICT
                 self.report(move.index, "changed_by_app", "the document changed before it could be updated", move.slot)
+        return retry
 
     # -- 6. delete ------------------------------------------------------------------------------------------
     def delete_unreferenced(self) -> set[str]:
@@ -457,13 +493,9 @@ class BatchProcessor:
         return ours
 
     # -- 7. journal -----------------------------------------------------------------------------------------
-    def write_marks(self, deleted: set[str]) -> None:
-        applied = [(m.jid, m.old_key) for m in self.moves if m.state == APPLIED]
-        applied += [(e["_id"], e["old_key"]) for e in self.recovered + self.pending_old]
-        gone = [jid for jid, old in applied if old in deleted]
-        kept = [jid for jid, old in applied if old not in deleted]
-        journal.mark(self.ctx.db, gone, journal.APPLIED, old_deleted=True)
-        journal.mark(self.ctx.db, kept, journal.APPLIED, old_deleted=False)
+    def write_marks(self) -> None:
+        applied = [m.jid for m in self.moves if m.state == APPLIED] + [e["_id"] for e in self.recovered]
+        journal.mark(self.ctx.db, applied, journal.APPLIED)
         conflicts = [m.jid for m in self.moves if m.state == CONFLICT] + [e["_id"] for e in self.overtaken]
         journal.mark(self.ctx.db, conflicts, journal.CONFLICT)
         failed: dict[str, list[str]] = defaultdict(list)
@@ -490,6 +522,21 @@ class BatchProcessor:
         result.bytes_copied = sum(job.source.size for job in copies.values())
         result.bytes_copied += sum(int(e.get("size") or 0) for e in self.recovered if e.get("created"))
         return BatchOutcome(result=result, completed=completed)
+
+
+def _candidates(move: Move, entry: dict[str, Any] | None) -> Iterator[str]:
+    """Target names in order of preference, built lazily: a crashed attempt's choice first, then the
+    layout name, then ``name-2.jpg``, ``name-3.jpg``..."""
+    seen: set[str] = set()
+    if entry is not None:
+        seen.add(entry["new_key"])
+        yield entry["new_key"]
+    assert move.new_key is not None
+    for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+        key = move.new_key if attempt == 1 else move.slot.target(move.old_key, attempt)
+        if key not in seen:
+            seen.add(key)
+            yield key
 
 
 def _etag_proves(job: CopyJob) -> bool:

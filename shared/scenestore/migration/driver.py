@@ -18,7 +18,7 @@ from scenestore.errors import InvalidRequest
 from scenestore.migration import journal, runs, shards
 from scenestore.migration.config import DEFAULT_BATCH_SIZE, MigrationConfig
 from scenestore.migration.engine import EngineOptions, ProgressCallback, migrate_batch
-from scenestore.migration.inventory import MemoryIndex, StoredIndex
+from scenestore.migration.inventory import MEMORY_LIMIT, MemoryIndex, StoredIndex
 from scenestore.migration.models import BatchRequest, BatchResult, ShardRange
 
 if TYPE_CHECKING:
@@ -53,8 +53,11 @@ def run_migration(services: Services, options: RunOptions) -> dict[str, Any]:
         status = "dry_run"
     else:
         run_id, planned = _resolve_run(services, options, info)
-        StoredIndex(services.db, run_id).build(services.store)
-        sources = None
+        sources = MemoryIndex.build(services.store, limit=MEMORY_LIMIT)
+        if sources is None:  # too many to hold: share them through the database instead
+            stored = StoredIndex(services.db, run_id)
+            stored.build(services.store)
+            sources = stored
         status = runs.RUNNING
     total = BatchResult(run_id=run_id)
     shard_results: list[BatchResult] = []
@@ -103,8 +106,8 @@ def run_migration(services: Services, options: RunOptions) -> dict[str, Any]:
         doc = runs.get_run(services.db, run_id)
         summary["status"] = doc.get("status")
         summary["run_totals"] = {**doc.get("totals", {}), **journal.count_applied(services.db, run_id)}
-        if finished:
-            StoredIndex(services.db, run_id).drop()
+        if finished and isinstance(sources, StoredIndex):
+            sources.drop()
     return summary
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scenestore.budget import Deadline
 from scenestore.migration import journal, runs
@@ -162,6 +162,19 @@ def _run(request: BatchRequest, services: Services, deadline: Deadline, options:
             runs.release(db, run_id, shard.id, options.owner)
 
 
+def _dirty_marker(
+    db: Any, run_id: str, shard: Any, owner: str, dirty: list[Position | None], last: Position
+) -> Callable[[], None]:
+    """Before a batch's first intent: widen ``dirty_until`` to the batch's last document (never narrow it)."""
+
+    def mark() -> None:
+        if dirty[0] is None or last.order() > dirty[0].order():
+            runs.mark_dirty(db, run_id, shard, owner, last.encode())
+            dirty[0] = last
+
+    return mark
+
+
 def _batches(request: BatchRequest, services: Services, deadline: Deadline, options: EngineOptions) -> BatchResult:
     db = services.db
     shard = request.the_shard
@@ -187,6 +200,7 @@ def _batches(request: BatchRequest, services: Services, deadline: Deadline, opti
         hooks=options.hooks,
     )
     reader = ShardReader(db, shard, position)
+    dirty = [Position.decode(state["dirty_until"]) if state.get("dirty_until") else None]
     pace = _Pace()
     while pace.room_for_one(deadline):
         options.heartbeat.check(run_id, shard.id)
@@ -203,6 +217,9 @@ def _batches(request: BatchRequest, services: Services, deadline: Deadline, opti
             if moved:
                 continue
             break
+        first, last = Position(reader.phase, docs[0]["_id"]), Position(reader.phase, docs[-1]["_id"])
+        ctx.load_journal = dirty[0] is not None and first.order() <= dirty[0].order()
+        ctx.before_intents = _dirty_marker(db, run_id, shard, options.owner, dirty, last)
         outcome = BatchProcessor(ctx, reader.phase, docs).run()
         result = outcome.result
         finished = outcome.completed == len(docs)

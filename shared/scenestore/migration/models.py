@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from scenestore.db import PROJECTS, SCENES
 from scenestore.errors import InvalidRequest
 from scenestore.migration.config import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
-from scenestore.migration.ids import decode_id, encode_id
+from scenestore.migration.ids import decode_id, encode_id, sort_key
 from scenestore.migration.shards import Shard
 
 RUN_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
@@ -42,6 +42,12 @@ class Position:
 
     def encode(self) -> str:
         return f"{self.phase}:{encode_id(self.after) if self.after is not None else ''}"
+
+    def order(self) -> tuple[int, int, Any]:
+        """Sort key: phase first, then "nothing yet" before any ``_id``, then the ``_id``."""
+        if self.after is None:
+            return (PHASES.index(self.phase), 0, (0, 0))
+        return (PHASES.index(self.phase), 1, sort_key(self.after))
 
     @classmethod
     def decode(cls, cursor: str | None) -> Position:

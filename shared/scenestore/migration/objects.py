@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import Executor
-from typing import Any
 
 from scenestore.storage import MAX_SINGLE_COPY, ObjectInfo, ObjectStore
 
@@ -58,8 +57,7 @@ def list_prefix(store: ObjectStore, prefix: str, max_pages: int) -> dict[str, Ob
 class ExistingObjects:
     """What exists under some prefixes, from one listing per prefix taken just before copying.
 
-    A prefix too large to list in a few pages falls back to a HEAD per key asked about. ``claim`` records a
-    key this batch will create, so two moves of one batch never pick the same free name.
+    A key under no listed prefix (its prefix was too large to list in a few pages) is asked with a HEAD.
     """
 
     def __init__(self, store: ObjectStore, listings: dict[str, dict[str, ObjectInfo] | None]) -> None:
@@ -74,13 +72,3 @@ class ExistingObjects:
         if key not in self._heads:
             self._heads[key] = self.store.head(key)
         return self._heads[key]
-
-    def forget(self, key: str) -> None:
-        self._heads.pop(key, None)
-        for listing in self.listings.values():
-            if listing is not None:
-                listing.pop(key, None)
-
-
-def info_from(doc: dict[str, Any]) -> ObjectInfo:
-    return ObjectInfo(key=str(doc["key"]), size=int(doc["size"]), etag=str(doc.get("etag") or ""))

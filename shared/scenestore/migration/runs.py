@@ -78,6 +78,7 @@ def _shard_entry(shard: Shard) -> dict[str, Any]:
         "lt": shard.lt,
         "cursor": None,
         "done": False,
+        "dirty_until": None,
         "lease": {"owner": None, "expires_at": EPOCH},
         **dict.fromkeys(COUNTERS, 0),
     }
@@ -302,6 +303,14 @@ def commit_batch(
     fenced = {"_id": run_id, f"shards.{sid}.lease.owner": owner, "status": RUNNING}
     if not runs(db).update_one(fenced, update).matched_count:
         raise LeaseLost(f"run {run_id} shard {sid}: lease lost or run no longer running; batch not recorded")
+
+
+def mark_dirty(db: Database[dict[str, Any]], run_id: str, shard: Shard, owner: str, until: str) -> None:
+    """Record, before journalling a batch, the last position it covers: journal entries past the cursor can
+    only exist up to ``dirty_until``, so later batches need not look the journal up. Fenced on the lease."""
+    fenced = {"_id": run_id, f"shards.{shard.id}.lease.owner": owner, "status": RUNNING}
+    if not runs(db).update_one(fenced, {"$set": {f"shards.{shard.id}.dirty_until": until}}).matched_count:
+        raise LeaseLost(f"run {run_id} shard {shard.id}: lease lost or run no longer running")
 
 
 def finish_if_complete(db: Database[dict[str, Any]], run_id: str) -> bool:
