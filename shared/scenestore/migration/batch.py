@@ -320,7 +320,8 @@ class BatchProcessor:
 
     # -- 3. copy --------------------------------------------------------------------------------------------
     def run_copies(self) -> None:
-        jobs = [job for job in self.jobs if any(m.copy is job and m.state == PLANNED for m in self.moves)]
+        wanted = {id(m.copy) for m in self.moves if m.copy is not None and m.state == PLANNED}
+        jobs = [job for job in self.jobs if id(job) in wanted]
         futures: list[tuple[CopyJob, Future[None]]] = [(job, self.ctx.pool.submit(self._copy, job)) for job in jobs]
         for _job, future in futures:
             future.result()

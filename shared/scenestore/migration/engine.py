@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scenestore.budget import Deadline
-from scenestore.migration import journal, runs
+from scenestore.migration import runs
 from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.inventory import NoIndex, SourceIndex, StoredIndex
@@ -124,7 +124,6 @@ def _run(request: BatchRequest, services: Services, deadline: Deadline, options:
     run_id = request.run_id
     config = options.config
     assert options.heartbeat is not None and options.pool is not None
-    journal.ensure_indexes(db)
     doc = runs.ensure_run(db, run_id, batch_size=request.batch_size)
     runs.require_forward(doc)
     runs.register_shard(db, run_id, shard)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from scenestore.budget import Deadline
 from scenestore.db import chunks
 from scenestore.keys import ROOT, is_legacy_key
+from scenestore.migration.journal import run_range
 from scenestore.migration.runs import now, runs
 from scenestore.storage import ObjectInfo, ObjectStore
 
@@ -123,7 +124,6 @@ class StoredIndex:
         state = (runs(self.db).find_one({"_id": self.run_id}, {"inventory": 1}) or {}).get("inventory") or {}
         if state.get("state") == READY:
             return True
-        self.db[INVENTORY].create_index("run_id")
         start = ListingPosition(int(state.get("part", 0)), state.get("after"))
         count = int(state.get("count", 0))
         for page, position in iter_legacy_pages(store, start):
@@ -157,4 +157,4 @@ class StoredIndex:
         return True
 
     def drop(self) -> None:
-        self.db[INVENTORY].delete_many({"run_id": self.run_id})
+        self.db[INVENTORY].delete_many(run_range(self.run_id))
