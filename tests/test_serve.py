@@ -187,11 +187,6 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, flag: str) -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.xfail(
-    reason="contract section 7: bad usage exits 2, but StackError (port in use) maps to 1 in cli/common.py; "
-    "needs a change in localstack/servers.py or cli/common.py (reported to the lead)",
-    strict=True,
-)
 def test_a_port_in_use_exits_2(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))

@@ -46,6 +46,12 @@ class InvalidKey(InvalidRequest):
     code = "invalid_request"
 
 
+class UsageError(ScenestoreError):
+    """The operator asked for something impossible as given (a busy port, a wrong --confirm): CLI exit 2."""
+
+    code = "usage"
+
+
 class Unauthorized(ScenestoreError):
     code = "unauthorized"
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scenestore.errors import ConfigError, InvalidRequest, NotFound, ScenestoreError
+from scenestore.errors import ConfigError, InvalidRequest, NotFound, ScenestoreError, UsageError
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -26,7 +26,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 def exit_code_for(exc: ScenestoreError) -> int:
-    if isinstance(exc, InvalidRequest | ConfigError | NotFound):
+    if isinstance(exc, InvalidRequest | ConfigError | NotFound | UsageError):
         return EXIT_USAGE
     return EXIT_PARTIAL
 

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from scenestore.errors import ScenestoreError
+from scenestore.errors import ScenestoreError, UsageError
 
 
 class StackError(ScenestoreError):
     code = "stack"
+
+
+class PortInUse(StackError, UsageError):
+    code = "port_in_use"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -39,7 +43,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def require_free(port: int, what: str, flag: str) -> None:
     if port_in_use(port):
-        raise StackError(f"port {port} for {what} is already in use; pick another with {flag} PORT")
+        raise PortInUse(f"port {port} for {what} is already in use; pick another with {flag} PORT")
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float, log: Path) -> None:
