@@ -10,15 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scenestore.budget import Deadline
-from scenestore.cleanup import DELETE_MARGIN_SECONDS, run_cleanup
-from scenestore.events import SCENE, parse_deletion_event
+from scenestore.cleanup import handle_deletion_event
+from scenestore.events import SCENE
 from scenestore.observability import logger, metrics
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_deletion_event(event, expect=SCENE)
-    deadline = Deadline.from_context(context, margin_seconds=DELETE_MARGIN_SECONDS)
-    return run_cleanup(request, deadline).to_dict()
+    return handle_deletion_event(event, context, expect=SCENE)

@@ -53,7 +53,7 @@ from scenestore.db import (
     project_owner,
 )
 from scenestore.errors import InvalidId, InvalidRequest, StorageError
-from scenestore.events import PROJECT, SCENE, DeletionRequest, InvalidEvent
+from scenestore.events import PROJECT, SCENE, DeletionRequest, InvalidEvent, Target, parse_deletion_event
 from scenestore.keys import is_legacy_key, project_prefix, scene_prefix, validate_id
 from scenestore.observability import logger, metrics
 from scenestore.prefix_delete import MAX_BATCH, DeleteReport, ProgressCallback, delete_keys, delete_prefix
@@ -494,3 +494,18 @@ def _existing(services: Services, keys: Sequence[str], workers: int) -> tuple[li
 
 def _chunks_of(items: Sequence[ObjectInfo], size: int) -> Iterable[Sequence[ObjectInfo]]:
     return (items[i : i + size] for i in range(0, len(items), size))
+
+
+def handle_deletion_event(event: object, context: Any, *, expect: Target) -> dict[str, Any]:
+    """The whole body of both delete handlers: parse any accepted shape, run within the context's time.
+
+    A refused event is counted (``DeleteEventsRefused``, worth an alarm) before its error propagates, so it
+    reaches the dead-letter queue and deletes nothing.
+    """
+    try:
+        request = parse_deletion_event(event, expect=expect)
+    except InvalidRequest:
+        metrics.add_metric(name="DeleteEventsRefused", unit=MetricUnit.Count, value=1)
+        raise
+    deadline = Deadline.from_context(context, margin_seconds=DELETE_MARGIN_SECONDS)
+    return run_cleanup(request, deadline).to_dict()
