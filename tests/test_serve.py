@@ -182,7 +182,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, flag: str) -> None:
         done = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=60)
         elapsed = time.monotonic() - started
     assert elapsed < 15
-    assert done.returncode != 0
+    assert done.returncode == 2
     assert f"port {port}" in done.stderr and "already in use" in done.stderr and flag in done.stderr
     assert "Traceback" not in done.stderr
 
