@@ -228,3 +228,13 @@ def test_a_dead_runs_lease_lapses_and_the_next_invocation_takes_over(services: S
     assert 0.5 < time.monotonic() - started < 30  # waited for the lease to lapse, not forever
     assert_references_intact(services, seed)
     assert services.db[PROJECTS].find_one({"_id": "proj-a"})["output"]["storageKey"].startswith("users/alice/")
+
+
+def test_journal_entries_the_run_document_does_not_point_at_are_still_found(services: Services) -> None:
+    """Fault injection: after a crash past the intents, the shard's ``dirty_until`` is erased by hand (as if
+    an attempt had journalled without saying so); the next batch trips over its intents and reads them."""
+    seed = dataset(services)
+    with pytest.raises(SimulatedCrash):
+        run_to_end(services, batch_size=3, hooks=crash_at("copied", 1))
+    services.db[RUNS].update_one({"_id": "run-1"}, {"$set": {"shards.all.dirty_until": None}})
+    _finish_and_check(services, seed)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scenestore.budget import Deadline
-from scenestore.migration import runs
+from scenestore.migration import journal, runs
 from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.inventory import NoIndex, SourceIndex, StoredIndex
@@ -219,7 +219,11 @@ def _batches(request: BatchRequest, services: Services, deadline: Deadline, opti
         first, last = Position(reader.phase, docs[0]["_id"]), Position(reader.phase, docs[-1]["_id"])
         ctx.load_journal = dirty[0] is not None and first.order() <= dirty[0].order()
         ctx.before_intents = _dirty_marker(db, run_id, shard, options.owner, dirty, last)
-        outcome = BatchProcessor(ctx, reader.phase, docs).run()
+        try:
+            outcome = BatchProcessor(ctx, reader.phase, docs).run()
+        except journal.DuplicateIntent:  # entries from an attempt dirty_until did not know of: plan with them
+            ctx.load_journal = True
+            outcome = BatchProcessor(ctx, reader.phase, docs).run()
         result = outcome.result
         finished = outcome.completed == len(docs)
         if outcome.completed:

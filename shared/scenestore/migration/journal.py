@@ -76,12 +76,23 @@ def _merge(entry: dict[str, Any], outcome: dict[str, Any] | None) -> dict[str, A
     return merged
 
 
+class DuplicateIntent(Exception):
+    """An intent thought new already exists: the batch must be planned again with the journal read."""
+
+
 def insert_intents(db: Database[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
     """New intents, for moves with no entry yet (one ``insert_many``)."""
+    from pymongo.errors import BulkWriteError
+
     if not entries:
         return
     stamp = now()
-    journal(db).insert_many([{**e, "state": INTENT, "created_at": stamp} for e in entries], ordered=False)
+    try:
+        journal(db).insert_many([{**e, "state": INTENT, "created_at": stamp} for e in entries], ordered=False)
+    except BulkWriteError as exc:
+        if all(err.get("code") == 11000 for err in exc.details.get("writeErrors", [])):
+            raise DuplicateIntent("journal entries already exist for this batch") from exc
+        raise
 
 
 def write_intents(db: Database[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
