@@ -26,6 +26,9 @@ from scenestore.migration.models import BatchRequest, BatchResult, Position
 from scenestore.migration.scan import ShardReader
 
 if TYPE_CHECKING:
+    from pymongo.database import Database
+
+    from scenestore.migration.shards import Shard
     from scenestore.services import Services
 
 ProgressCallback = Callable[[BatchResult], None]
@@ -162,7 +165,7 @@ def _run(request: BatchRequest, services: Services, deadline: Deadline, options:
 
 
 def _dirty_marker(
-    db: Any, run_id: str, shard: Any, owner: str, dirty: list[Position | None], last: Position
+    db: Database[dict[str, Any]], run_id: str, shard: Shard, owner: str, dirty: list[Position | None], last: Position
 ) -> Callable[[], None]:
     """Before a batch's first intent: widen ``dirty_until`` to the batch's last document (never narrow it)."""
 
