@@ -18,11 +18,11 @@ run: $(STAMP)
 	$(VENV)/bin/scenestore serve --demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check shared functions tests bench
-	$(VENV)/bin/ruff format --check shared functions tests bench
+	$(VENV)/bin/ruff check shared cli functions tests bench
+	$(VENV)/bin/ruff format --check shared cli functions tests bench
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy shared/scenestore functions
+	$(VENV)/bin/mypy shared/scenestore cli/scenestore_cli functions
 
 cfn-lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml

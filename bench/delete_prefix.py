@@ -340,10 +340,10 @@ def unavailable(name: str, bench: Bench) -> str:
 @contextlib.contextmanager
 def mongo_for_handler(bench: Bench, work: Path) -> Iterator[None]:
     """SecantusDB and the process's services, only while the handler contender needs them."""
-    from scenestore.bootstrap import prepare
     from scenestore.clients import make_mongo_client
-    from scenestore.localstack.servers import free_port, start_mongo
     from scenestore.services import Services, set_services
+    from scenestore_cli.local.bootstrap import prepare
+    from scenestore_cli.local.servers import free_port, start_mongo
 
     port = free_port()
     server = start_mongo(port, work / "mongodb", work / "logs")
@@ -362,7 +362,7 @@ def mongo_for_handler(bench: Bench, work: Path) -> Iterator[None]:
 
 # -- the run -------------------------------------------------------------------------------------------
 def run(sizes: list[int], reps: int, only: list[str], cap: int) -> dict[int, dict[str, Result]]:
-    from scenestore.localstack.servers import free_port, start_s3
+    from scenestore_cli.local.servers import free_port, start_s3
 
     work = Path(tempfile.mkdtemp(prefix="scenestore-bench-"))
     (work / "aws-config").write_text("[default]\n")

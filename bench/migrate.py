@@ -38,14 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenestore.bootstrap import prepare
 from scenestore.clients import make_mongo_client, make_s3_client
-from scenestore.localstack.stack import LocalStack
 from scenestore.migration import RunOptions, run_migration
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.references import Slot, scene_slots
 from scenestore.services import Services
 from scenestore.settings import Settings
+from scenestore_cli.local.bootstrap import prepare
+from scenestore_cli.local.stack import DevStack
 
 BIN = Path(sys.executable).parent
 SMALL = 2048
@@ -103,7 +103,7 @@ class Arena:
         return moves
 
 
-def seed(stack: LocalStack, s3: Any, mongo: Any, data: Dataset) -> Arena:
+def seed(stack: DevStack, s3: Any, mongo: Any, data: Dataset) -> Arena:
     name = f"bench-{uuid.uuid4().hex[:10]}"
     settings = stack.settings.with_overrides(bucket=name, mongodb_db=name)
     services = Services(settings=settings, s3=s3, mongo=mongo)
@@ -242,7 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     data = Dataset(scenes=args.scenes, audio=not args.no_audio, big=20 if args.big else 0)
 
-    with LocalStack.create(Settings()) as stack:
+    with DevStack.create(Settings()) as stack:
         endpoint = stack.settings.s3_endpoint_url or ""
         s3 = make_s3_client(stack.settings)
         mongo = make_mongo_client(stack.settings)

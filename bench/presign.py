@@ -108,15 +108,15 @@ def measure(contenders: dict[str, Callable[[], None]], requests: int) -> dict[st
 def warm_benchmark(requests: int, work: Path) -> dict[str, Series]:
     import requests as http
     from chalice.test import Client
-    from scenestore.bootstrap import prepare
-    from scenestore.localstack.api import ApiServer, load_presign_app
-    from scenestore.localstack.servers import free_port
-    from scenestore.localstack.stack import LocalStack
     from scenestore.services import Services, set_services
     from scenestore.settings import Settings
     from scenestore.tokens import issue_token
+    from scenestore_cli.local.api import ApiServer, load_presign_app
+    from scenestore_cli.local.bootstrap import prepare
+    from scenestore_cli.local.servers import free_port
+    from scenestore_cli.local.stack import DevStack
 
-    with LocalStack.create(Settings(bucket="bench-presign", mongodb_db="bench_presign")) as stack:
+    with DevStack.create(Settings(bucket="bench-presign", mongodb_db="bench_presign")) as stack:
         services = Services.from_settings(stack.settings)
         set_services(services)
         prepare(services, pre_images=False)

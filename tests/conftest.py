@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from scenestore.bootstrap import prepare
 from scenestore.clients import make_mongo_client, make_s3_client
-from scenestore.localstack.stack import LocalStack
 from scenestore.services import Services, set_services, use_services
 from scenestore.settings import Settings, get_settings
+from scenestore_cli.local.bootstrap import prepare
+from scenestore_cli.local.stack import DevStack
 
 from tests.support.lambda_context import FakeLambdaContext
 
@@ -25,8 +25,8 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    local = LocalStack.create(Settings()).start()
+def stack() -> Iterator[DevStack]:
+    local = DevStack.create(Settings()).start()
     try:
         yield local
     finally:
@@ -34,12 +34,12 @@ def stack() -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="session")
-def s3_client(stack: LocalStack) -> Any:
+def s3_client(stack: DevStack) -> Any:
     return make_s3_client(stack.settings)
 
 
 @pytest.fixture(scope="session")
-def mongo_client(stack: LocalStack) -> Iterator[Any]:
+def mongo_client(stack: DevStack) -> Iterator[Any]:
     client = make_mongo_client(stack.settings)
     yield client
     client.close()
@@ -50,9 +50,7 @@ def unique_name(prefix: str = "t") -> str:
 
 
 @pytest.fixture
-def services(
-    stack: LocalStack, s3_client: Any, mongo_client: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Services]:
+def services(stack: DevStack, s3_client: Any, mongo_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
     """Fresh bucket + database for one test, installed as the process's services and in the environment."""
     name = unique_name()
     settings = stack.settings.with_overrides(bucket=name, mongodb_db=name)

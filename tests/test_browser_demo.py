@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from scenestore.localstack.demo import DEMO_PROJECT, DEMO_USER, LEGACY_PROJECT, png_bytes, wav_bytes
 from scenestore.services import Services
 from scenestore.tokens import MEDIA_TOKEN_TTL, is_media_token, verify_token
+from scenestore_cli.local.demo import DEMO_PROJECT, DEMO_USER, LEGACY_PROJECT, png_bytes, wav_bytes
 
 from tests.support.browser import (
     artifact_path,

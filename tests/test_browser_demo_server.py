@@ -1,4 +1,4 @@
-"""The local server around the presign app (shared/scenestore/localstack/api.py), over real HTTP, no browser.
+"""The local server around the presign app (cli/scenestore_cli/local/api.py), over real HTTP, no browser.
 
 It serves the demo page and the JS client, answers the dev routes the page needs, passes everything else to the
 Chalice app unchanged, and answers unknown paths with the contract's JSON 404.
@@ -12,11 +12,11 @@ import urllib.request
 from typing import Any
 
 import pytest
-from scenestore.localstack.api import ApiServer, load_presign_app
-from scenestore.localstack.demo import DEMO_PROJECT, DEMO_USER, seed_demo
-from scenestore.localstack.servers import free_port
 from scenestore.services import Services
 from scenestore.tokens import MEDIA_TOKEN_TTL, is_media_token, verify_token
+from scenestore_cli.local.api import ApiServer, load_presign_app
+from scenestore_cli.local.demo import DEMO_PROJECT, DEMO_USER, seed_demo
+from scenestore_cli.local.servers import free_port
 
 from tests.support.browser import CLIENT_DIR, DemoApi, running_api
 

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from scenestore.localstack.demo import DEMO_PROJECT, DEMO_USER, png_bytes, wav_bytes
-from scenestore.localstack.servers import free_port
 from scenestore.services import Services
+from scenestore_cli.local.demo import DEMO_PROJECT, DEMO_USER, png_bytes, wav_bytes
+from scenestore_cli.local.servers import free_port
 
 from tests.support.browser import (
     CLIENT_DIR,

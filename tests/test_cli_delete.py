@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from scenestore.cli.delete import clear_bucket_command, delete_project_command, delete_scene_command
 from scenestore.services import Services
+from scenestore_cli.delete import clear_bucket_command, delete_project_command, delete_scene_command
 
 from tests.support.delete import image, keys_in, output, project_doc, put_objects, scene_doc
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from scenestore.event_runner import STATE_COLLECTION, EventRunner, change_to_event, invoke_until_complete
 from scenestore.services import Services
+from scenestore_cli.local.event_runner import STATE_COLLECTION, EventRunner, change_to_event, invoke_until_complete
 
 from tests.support.delete import image, keys_in, output, project_doc, put_objects, scene_doc
 

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from scenestore.localstack.demo import DEMO_USER, png_bytes, wav_bytes
 from scenestore.services import Services
 from scenestore.tokens import issue_media_token
+from scenestore_cli.local.demo import DEMO_USER, png_bytes, wav_bytes
 
 from tests.support.browser import CLIENT_DIR, require_node, require_npm_packages, running_api
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from scenestore.localstack.api import ApiServer
 from scenestore.services import Services
 from scenestore.tokens import issue_token
+from scenestore_cli.local.api import ApiServer
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext
 

@@ -17,10 +17,10 @@ import jwt
 import pytest
 from chalice.test import Client
 from cryptography.hazmat.primitives.asymmetric import rsa
-from scenestore.localstack.api import ApiServer, load_presign_app
 from scenestore.services import Services
 from scenestore.settings import MiB
 from scenestore.tokens import issue_media_token, issue_token
+from scenestore_cli.local.api import ApiServer, load_presign_app
 
 from tests.support import presign as support
 from tests.support.presign import ALICE, Api, add_project, add_scene

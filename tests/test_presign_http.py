@@ -15,9 +15,9 @@ import requests
 from botocore.config import Config
 from chalice.test import Client
 from scenestore.clients import make_mongo_client
-from scenestore.localstack.api import ApiServer, load_presign_app
-from scenestore.localstack.servers import free_port
 from scenestore.services import Services, use_services
+from scenestore_cli.local.api import ApiServer, load_presign_app
+from scenestore_cli.local.servers import free_port
 
 from tests.support import presign as support
 from tests.support.presign import ALICE, BOB, Api, seed_two_tenants

@@ -18,16 +18,16 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from scenestore.errors import ConfigError
 from scenestore.health import check_health
-from scenestore.localstack.stack import LocalStack
 from scenestore.secrets import SECRETS_ARN_VAR, SECRETS_REQUIRED_VAR, settings_environ
 from scenestore.services import Services
 from scenestore.settings import Settings, get_settings
+from scenestore_cli.local.stack import DevStack
 
 REGION = "us-east-1"
 
 
 @pytest.fixture
-def secretsmanager(stack: LocalStack) -> Any:
+def secretsmanager(stack: DevStack) -> Any:
     """A Secrets Manager client for the local stack's moto server (the same process that serves S3)."""
     return boto3.client(
         "secretsmanager",
@@ -98,7 +98,7 @@ def test_secret_values_beat_the_role_credentials_lambda_puts_in_the_environment(
 
 
 def test_get_settings_reads_the_secret_through_powertools_and_leaves_os_environ_alone(
-    stack: LocalStack, make_secret: Any, monkeypatch: pytest.MonkeyPatch
+    stack: DevStack, make_secret: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real path: env var -> Powertools' default provider -> Secrets Manager endpoint from the environment."""
     arn = make_secret(R2_SECRET)

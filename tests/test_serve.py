@@ -25,9 +25,9 @@ import psutil
 import pytest
 import requests
 from scenestore.clients import make_s3_client
-from scenestore.localstack.servers import free_port
 from scenestore.services import Services
 from scenestore.settings import Settings
+from scenestore_cli.local.servers import free_port
 
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 START_TIMEOUT = 90.0

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from scenestore.cli.delete import usage_command
 from scenestore.services import Services
-from scenestore.usage import storage_usage
+from scenestore_cli.delete import usage_command
+from scenestore_cli.usage import storage_usage
 
 from tests.support.delete import image, output, project_doc, put_objects, scene_doc
 

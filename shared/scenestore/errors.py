@@ -1,7 +1,7 @@
 """Domain errors with a stable ``code``.
 
 Callers map them to HTTP statuses or CLI exit codes by *type*, in one place each
-(``functions/presign`` and ``scenestore.cli``), never by message text.
+(``functions/presign`` and ``scenestore_cli``), never by message text.
 """
 
 from __future__ import annotations

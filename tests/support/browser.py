@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
-from scenestore.localstack.api import ApiServer, load_presign_app
-from scenestore.localstack.demo import DEMO_USER, seed_demo
-from scenestore.localstack.servers import free_port
 from scenestore.services import Services
 from scenestore.tokens import issue_token
+from scenestore_cli.local.api import ApiServer, load_presign_app
+from scenestore_cli.local.demo import DEMO_USER, seed_demo
+from scenestore_cli.local.servers import free_port
 
 REPO: Final = Path(__file__).resolve().parents[2]
 CLIENT_DIR: Final = REPO / "clients" / "js"
@@ -106,7 +106,7 @@ class DemoApi:
 @contextlib.contextmanager
 def running_api(services: Services, *, seed: bool = True, events: bool = False) -> Iterator[DemoApi]:
     """The API on a free port; with ``events`` also the local event runner, as ``scenestore serve`` runs it."""
-    from scenestore.event_runner import EventRunner
+    from scenestore_cli.local.event_runner import EventRunner
 
     if seed:
         seed_demo(services)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scenestore.event_runner import LocalLambdaContext
+from scenestore_cli.local.event_runner import LocalLambdaContext
 
 
 @dataclass

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import requests
-from scenestore.localstack.api import ApiServer, load_presign_app
-from scenestore.localstack.demo import png_bytes, wav_bytes
-from scenestore.localstack.servers import free_port
 from scenestore.services import Services
 from scenestore.tokens import issue_token
+from scenestore_cli.local.api import ApiServer, load_presign_app
+from scenestore_cli.local.demo import png_bytes, wav_bytes
+from scenestore_cli.local.servers import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 

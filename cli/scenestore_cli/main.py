@@ -6,7 +6,6 @@ import importlib
 import os
 
 import click
-
 from scenestore import __version__
 
 #: Command modules, each exposing ``commands: list[click.Command]``.
@@ -21,7 +20,7 @@ def cli() -> None:
 
 def _register() -> None:
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"scenestore.cli.{name}")
+        module = importlib.import_module(f"scenestore_cli.{name}")
         for command in module.commands:
             cli.add_command(command)
 

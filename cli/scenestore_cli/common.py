@@ -13,7 +13,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-
 from scenestore.errors import ConfigError, InvalidRequest, NotFound, ScenestoreError, UsageError
 
 EXIT_OK = 0

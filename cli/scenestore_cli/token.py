@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-
-from scenestore.cli.common import emit, handle_errors, json_option
 from scenestore.keys import validate_id
 from scenestore.settings import get_settings
 from scenestore.tokens import issue_token
+
+from scenestore_cli.common import emit, handle_errors, json_option
 
 
 @click.command("token")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from scenestore.cli.common import handle_errors, json_option
 from scenestore.settings import DEFAULT_API_PORT, DEFAULT_MONGO_PORT, DEFAULT_S3_PORT, get_settings
+
+from scenestore_cli.common import handle_errors, json_option
 
 
 @click.command("serve")
@@ -31,19 +31,20 @@ def serve_command(
     demo: bool, s3_port: int, mongo_port: int, api_port: int, data_dir: Path | None, as_json: bool
 ) -> None:
     """Start S3 (moto), MongoDB (SecantusDB), the HTTP API and the local event runner."""
-    from scenestore.bootstrap import prepare
-    from scenestore.event_runner import EventRunner
-    from scenestore.localstack.api import ApiServer, load_presign_app
-    from scenestore.localstack.servers import require_free
-    from scenestore.localstack.stack import LocalStack
     from scenestore.services import Services, set_services
+
+    from scenestore_cli.local.api import ApiServer, load_presign_app
+    from scenestore_cli.local.bootstrap import prepare
+    from scenestore_cli.local.event_runner import EventRunner
+    from scenestore_cli.local.servers import require_free
+    from scenestore_cli.local.stack import DevStack
 
     require_free(api_port, "the HTTP API", "--api-port")
     tmp = None
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="scenestore-serve-")
         data_dir = Path(tmp.name)
-    stack = LocalStack.create(get_settings(), s3_port=s3_port, mongo_port=mongo_port, data_dir=data_dir)
+    stack = DevStack.create(get_settings(), s3_port=s3_port, mongo_port=mongo_port, data_dir=data_dir)
     stopping = threading.Event()
     parts: list[Any] = []
 
@@ -69,8 +70,9 @@ def serve_command(
             "data_dir": str(data_dir),
         }
         if demo:
-            from scenestore.localstack.demo import seed_demo
             from scenestore.tokens import issue_token
+
+            from scenestore_cli.local.demo import seed_demo
 
             seeded = seed_demo(services)
             info["demo"] = seeded

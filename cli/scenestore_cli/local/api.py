@@ -26,7 +26,6 @@ from typing import Any, ClassVar, Final
 from urllib.parse import unquote, urlsplit
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
-
 from scenestore.errors import InvalidRequest, NotFound, ScenestoreError, Unauthorized
 
 PAGE_DIR: Final = Path(__file__).resolve().parent / "demo_page"
@@ -96,8 +95,9 @@ class LocalSite:
         return get_services()
 
     def _token(self) -> dict[str, Any]:
-        from scenestore.localstack.demo import DEMO_USER
         from scenestore.tokens import issue_token
+
+        from scenestore_cli.local.demo import DEMO_USER
 
         token = issue_token(self._services().settings, DEMO_USER, ttl=DEV_TOKEN_TTL)
         return {"user_id": DEMO_USER, "token": token, "expires_in": DEV_TOKEN_TTL}

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+from scenestore.errors import InvalidRequest
+from scenestore.keys import validate_id
 
-from scenestore.cli.common import (
+from scenestore_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     emit,
@@ -27,8 +29,6 @@ from scenestore.cli.common import (
     load_services,
     progress_enabled,
 )
-from scenestore.errors import InvalidRequest
-from scenestore.keys import validate_id
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -74,7 +74,8 @@ def _quiet_logs() -> None:
 
 def _run_delete(target: str, event: dict[str, Any], as_json: bool) -> None:
     from scenestore.cleanup import progress_listener
-    from scenestore.event_runner import invoke_until_complete, load_handler
+
+    from scenestore_cli.local.event_runner import invoke_until_complete, load_handler
 
     load_services()  # a bad setting exits 2 here, naming the variable, before anything is deleted
     _quiet_logs()
@@ -148,7 +149,7 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
 @handle_errors
 def usage_command(user_id: str | None, as_json: bool) -> None:
     """Objects and bytes per user and project; legacy keys (outside users/) counted apart."""
-    from scenestore.usage import storage_usage
+    from scenestore_cli.usage import storage_usage
 
     if user_id is not None:
         validate_id(user_id, "user_id")

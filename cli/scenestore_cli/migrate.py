@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from scenestore.cli.common import (
+from scenestore_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     emit,
@@ -109,9 +109,8 @@ def migrate_command(
 
 
 def _progress_bar(services: Any) -> Any:
-    from tqdm import tqdm
-
     from scenestore.migration.audit import count_legacy_references
+    from tqdm import tqdm
 
     return tqdm(total=count_legacy_references(services), unit="obj", desc="migrating", file=sys.stderr, smoothing=0.1)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-
-from scenestore.cli.common import emit, handle_errors, json_option, load_services
 from scenestore.db import ensure_indexes
+
+from scenestore_cli.common import emit, handle_errors, json_option, load_services
 
 
 @click.command("ensure-indexes")

@@ -7,12 +7,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scenestore.localstack.servers import ChildServer, free_port, require_free, start_mongo, start_s3
 from scenestore.settings import Settings
+
+from scenestore_cli.local.servers import ChildServer, free_port, require_free, start_mongo, start_s3
 
 
 @dataclass
-class LocalStack:
+class DevStack:
     """Started with :meth:`start`, stopped with :meth:`stop` (also a context manager)."""
 
     settings: Settings
@@ -30,7 +31,7 @@ class LocalStack:
         s3_port: int | None = None,
         mongo_port: int | None = None,
         data_dir: Path | None = None,
-    ) -> LocalStack:
+    ) -> DevStack:
         """Ports default to free ones (tests); ``serve`` passes the contract's ports explicitly."""
         tmp = None
         if data_dir is None:
@@ -44,7 +45,7 @@ class LocalStack:
         )
         return cls(settings=settings, data_dir=data_dir, s3_port=s3_port, mongo_port=mongo_port, _tmp=tmp)
 
-    def start(self) -> LocalStack:
+    def start(self) -> DevStack:
         require_free(self.s3_port, "the S3 server", "--s3-port")
         require_free(self.mongo_port, "the MongoDB server", "--mongo-port")
         logs = self.data_dir / "logs"
@@ -65,7 +66,7 @@ class LocalStack:
                 self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> DevStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

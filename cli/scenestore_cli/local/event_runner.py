@@ -1,7 +1,7 @@
 """The local event runner: what Atlas Triggers + EventBridge do in production, inside ``scenestore serve``.
 
 A change stream on the database watches deletes in ``projects`` and ``scenes`` (pre-images are enabled by
-``scenestore.bootstrap.prepare``; the stream asks for them with ``whenAvailable``). Each change becomes the
+``scenestore_cli.local.bootstrap.prepare``; the stream asks for them with ``whenAvailable``). Each change becomes the
 same Atlas-shaped EventBridge event production delivers and is handed to the very Lambda handler
 (``functions/delete_project`` or ``functions/delete_scene``), re-invoked with the returned continuation until
 ``complete``. The resume token is stored in ``scenestore_event_runner`` after each handled change, so a
