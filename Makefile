@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/scenestore serve --demo
+	$(VENV)/bin/scenestore serve --demo $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check shared cli functions tests bench
