@@ -103,9 +103,10 @@ class _HookedDb:
         return self.scenes if name == "scenes" else getattr(self.inner, name)
 
 
-@dataclass(frozen=True)
 class _HookedServices(Services):
-    hooked_db: Any = None
+    def __init__(self, base: Services, hooked_db: Any) -> None:
+        super().__init__(base.settings, base.s3, base.mongo)
+        self.hooked_db = hooked_db
 
     @property
     def db(self) -> Any:
@@ -126,7 +127,7 @@ def test_a_complete_whose_read_went_stale_retries_and_cleans_up_the_key_it_repla
     def competing_complete() -> None:
         competitor.update(complete_upload(services, ALICE, "p1", theirs))
 
-    hooked = _HookedServices(services.settings, services.s3, services.mongo, _HookedDb(services.db, competing_complete))
+    hooked = _HookedServices(services, _HookedDb(services.db, competing_complete))
     result = complete_upload(hooked, ALICE, "p1", ours)
 
     assert competitor["deleted_previous"] is True, "the competitor replaced P"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenestore.settings import Settings, get_settings
@@ -21,17 +20,64 @@ if TYPE_CHECKING:
     from pymongo.database import Database
 
 
-@dataclass(frozen=True)
 class Services:
-    settings: Settings
-    s3: S3Client
-    mongo: MongoClient[dict[str, Any]]
+    """Settings plus the S3 and MongoDB clients, each built on first use unless one is handed in.
+
+    Building a client costs time even when it is never used: a ``MongoClient`` starts monitor threads and
+    tears them down at exit, which made ``scenestore clear-bucket`` (S3 only) pay for a database it never
+    touches. So a client is created the first time a caller asks for it, once (under a lock: the local
+    server and the deletion pool share one ``Services`` across threads), and a test passes its own.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        s3: S3Client | None = None,
+        mongo: MongoClient[dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._s3 = s3
+        self._mongo = mongo
+        self._build_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        from scenestore.clients import make_mongo_client, make_s3_client
+        return cls(settings=settings)
 
-        return cls(settings=settings, s3=make_s3_client(settings), mongo=make_mongo_client(settings))
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            with self._build_lock:
+                if self._s3 is None:
+                    from scenestore.clients import make_s3_client
+
+                    self._s3 = make_s3_client(self.settings)
+        return self._s3
+
+    @property
+    def mongo(self) -> MongoClient[dict[str, Any]]:
+        if self._mongo is None:
+            with self._build_lock:
+                if self._mongo is None:
+                    from scenestore.clients import make_mongo_client
+
+                    self._mongo = make_mongo_client(self.settings)
+        return self._mongo
+
+    @property
+    def built(self) -> frozenset[str]:
+        """Which clients exist so far (``"s3"``, ``"mongo"``): what a command really used."""
+        return frozenset(name for name, client in (("s3", self._s3), ("mongo", self._mongo)) if client is not None)
+
+    def replace(
+        self,
+        *,
+        settings: Settings | None = None,
+        s3: S3Client | None = None,
+        mongo: MongoClient[dict[str, Any]] | None = None,
+    ) -> Services:
+        """A copy with some parts swapped (a fault-injecting S3 client, other settings); the rest is shared."""
+        return Services(settings=settings or self.settings, s3=s3 or self._s3, mongo=mongo or self._mongo)
 
     @property
     def store(self) -> ObjectStore:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,7 +96,7 @@ class FaultyS3:
 
 
 def with_s3(services: Services, s3: Any) -> Services:
-    return dataclasses.replace(services, s3=s3)
+    return services.replace(s3=s3)
 
 
 def atlas_event(name: str, services: Services, **detail_overrides: Any) -> dict[str, Any]:
