@@ -12,8 +12,10 @@ export interface ClientOptions {
   /** Called before every API request; its value is sent as `Authorization: Bearer <token>`. */
   getToken: TokenSource;
   /**
-   * The token put into storage URLs (`?access_token=`), which end up in the DOM and in server logs. Defaults to
-   * `getToken`; pass a narrower, shorter-lived token here if your identity provider can mint one.
+   * The media token put into storage URLs (`?access_token=`), which end up in the DOM, in history and in proxy
+   * logs. By default the client mints one through `POST /media-token` (a few minutes long, `scope: media`, good
+   * for `/storage/{key}` only) and caches it until shortly before it expires. It is never `getToken`'s API
+   * token: a storage URL refuses to carry that one.
    */
   getMediaToken?: TokenSource;
   /** A fetch implementation (defaults to the global one). */
@@ -23,6 +25,12 @@ export interface ClientOptions {
    * Pass `null` to force the fetch upload path, which reports progress only at start and end.
    */
   XMLHttpRequest?: unknown;
+  /** Files larger than this many bytes go up in parts (default 64 MiB, `DEFAULT_MULTIPART_THRESHOLD`). */
+  multipartThreshold?: number;
+  /** Waits (ms) before each retry of a failed part; its length is the number of retries (default 0.5 s .. 8 s, 5). */
+  retryDelays?: readonly number[];
+  /** Parts in flight at once (default 3). */
+  partConcurrency?: number;
 }
 
 /** What `onProgress` receives while the bytes go to storage. */
@@ -43,11 +51,68 @@ export interface UploadOptions {
   filename?: string;
   /** Defaults to `file.type`, else a type derived from the extension. */
   contentType?: string;
+  /** Bytes in the bucket so far, across all parts of a multipart upload (a retried part starts again at 0). */
   onProgress?: (progress: UploadProgress) => void;
   /** Called with the complete response (slot, replaced, deleted_previous) before `upload` resolves. */
   onComplete?: (result: CompleteResult) => void;
-  /** Aborts the presign, the PUT or the complete call; the promise then rejects with `signal.reason`. */
+  /**
+   * Aborts the presign, the PUT(s) or the complete call; the promise then rejects with `signal.reason`. A multipart
+   * upload is aborted in the bucket too (its parts are deleted).
+   */
   signal?: AbortSignal;
+  /** Overrides the client's `multipartThreshold` for this file. */
+  multipartThreshold?: number;
+  /** Overrides the client's `retryDelays` for this file's parts. */
+  retryDelays?: readonly number[];
+  /** Overrides the client's `partConcurrency` for this file. */
+  partConcurrency?: number;
+  /**
+   * Resume an interrupted multipart upload of the same file: the handle from `onUploadStarted` or from the
+   * rejected error's `upload`. The client lists the parts the bucket holds and sends only the rest.
+   */
+  resume?: MultipartHandle;
+  /** A multipart upload has started: keep the handle (e.g. in localStorage) to resume it after a reload. */
+  onUploadStarted?: (handle: MultipartHandle) => void;
+  /** Each part's state changes (multipart only): for a per-part display. */
+  onPart?: (event: PartEvent) => void;
+}
+
+/** What identifies a multipart upload: enough to sign, list, complete, abort or resume it. */
+export interface MultipartHandle {
+  projectId: string;
+  key: string;
+  uploadId: string;
+  /** Bytes of every part but the last (chosen by the server, at least 5 MiB). */
+  partSize: number;
+  partCount: number;
+  /** The file's size; a resume with a file of another size is refused. */
+  size?: number;
+  expiresAt?: string;
+}
+
+/** A part's state: `held` (in the bucket already, on resume), `sending`, `retrying` (with the wait), `done`. */
+export interface PartEvent {
+  partNumber: number;
+  partCount: number;
+  size: number;
+  state: "held" | "sending" | "retrying" | "done";
+  attempt?: number;
+  delayMs?: number;
+  error?: ScenestoreError;
+}
+
+/** `GET /projects/{project_id}/multipart/{upload_id}/parts/{n}` -> 200: a presigned UploadPart PUT. */
+export interface SignedPart {
+  url: string;
+  headers: Record<string, string>;
+  expires_at: string;
+}
+
+/** One entry of `GET /projects/{project_id}/multipart/{upload_id}` (S3's own field names, as Uppy wants them). */
+export interface UploadedPart {
+  PartNumber: number;
+  Size: number;
+  ETag: string;
 }
 
 export interface PresignRequest {
@@ -96,12 +161,30 @@ export interface RequestOptions {
 
 export interface ScenestoreClient {
   readonly baseUrl: string;
-  /** presign -> PUT with progress and abort -> complete. Resolves with the key the server recorded. */
+  /**
+   * presign -> PUT with progress and abort -> complete, or in parts above `multipartThreshold` (retried, resumable).
+   * Resolves with the key the server recorded. An interrupted multipart upload rejects with a ScenestoreError
+   * whose `upload` is the handle to pass as `{ resume }`.
+   */
   upload(file: Blob, options: UploadOptions): Promise<string>;
   /** The presign step alone (for uploaders such as Uppy that do their own PUT). */
   presign(projectId: string, request: PresignRequest, options?: RequestOptions): Promise<PresignResult>;
   /** The complete step alone: records an uploaded key on its slot. Idempotent. */
   complete(projectId: string, key: string, options?: RequestOptions): Promise<CompleteResult>;
+  /** `POST /projects/{id}/multipart`: starts a multipart upload (same checks as `presign`). */
+  createMultipart(projectId: string, request: PresignRequest, options?: RequestOptions): Promise<MultipartHandle>;
+  /** A presigned PUT for one part (1-based `partNumber`). */
+  signPart(handle: MultipartHandle, partNumber: number, options?: RequestOptions): Promise<SignedPart>;
+  /** The parts the bucket holds already. */
+  listParts(handle: MultipartHandle, options?: RequestOptions): Promise<UploadedPart[]>;
+  /** Assembles the parts and records the object on its slot, as `complete` does. */
+  completeMultipart(
+    handle: MultipartHandle,
+    parts: ReadonlyArray<{ PartNumber: number; ETag: string }>,
+    options?: RequestOptions,
+  ): Promise<CompleteResult>;
+  /** Aborts the upload; the bucket deletes its parts. */
+  abortMultipart(handle: MultipartHandle): Promise<void>;
   /** A presigned GET URL (`GET /files?key=`), for downloads and fetches. */
   downloadUrl(key: string, options?: RequestOptions): Promise<string>;
   /**
@@ -109,7 +192,7 @@ export interface ScenestoreClient {
    * server redirects to a presigned GET. Works for legacy and layout keys alike; use the key the document holds.
    */
   storageUrl(key: string): Promise<string>;
-  /** `storageUrl` for synchronous render code: uses a synchronous token or the last one resolved. */
+  /** `storageUrl` for synchronous render code: uses a cached media token, or the last one resolved. */
   storageUrlSync(key: string): string;
   /**
    * Drop-in for the seed frontend's `constructStorageUrl(key, userId, projectId, sceneId?)`. It never derives a
@@ -135,14 +218,24 @@ export declare class ScenestoreError extends Error {
   readonly code: string;
   readonly status: number;
   readonly body: unknown;
+  /** Set when a multipart upload was interrupted: pass it as `upload(file, { resume })` to send the rest. */
+  upload?: MultipartHandle;
 }
+
+/** 64 MiB: files above it go up in parts unless `multipartThreshold` says otherwise. */
+export declare const DEFAULT_MULTIPART_THRESHOLD: number;
+/** Waits (ms) before each retry of a failed part. */
+export declare const DEFAULT_RETRY_DELAYS: readonly number[];
+/** Parts in flight at once. */
+export declare const DEFAULT_PART_CONCURRENCY: number;
 
 /** The `exp` claim of a JWT in milliseconds since the epoch, or 0 when there is none. */
 export declare function tokenExpiry(token: string): number;
 
 /**
  * Cache a token source by its JWT `exp`: the source is called again only within `marginSeconds` (default 30) of
- * expiry; a fresh token is returned synchronously. Made for `getMediaToken`, e.g.
+ * expiry; a fresh token is returned synchronously. The client's default `getMediaToken` is this over
+ * `POST /media-token`; use it for a media token source of your own, e.g.
  * `getMediaToken: cacheToken(() => backend.mediaToken())`.
  */
 export declare function cacheToken(

@@ -1,6 +1,10 @@
 // scenestore client: presigned uploads with progress, storage URLs and file listings for the Auto Shorts frontend.
 //
 // One ES module, no dependencies, no build step: import it in a browser (<script type="module">) or in Node 18+.
+// Small files go up in one presigned PUT; files above `multipartThreshold` (64 MiB by default) go up in parts
+// (presigned UploadPart PUTs), each retried with backoff, so a dropped connection costs one part, not the file,
+// and an interrupted upload can be resumed (list the parts the bucket holds, send the rest).
+// Storage URLs (`<img src>`) carry a short-lived media token from `POST /media-token`, never the API token.
 // Every key the client hands out comes from the server (a presign response or a listing); it never builds or
 // guesses a key, because a guessed key is exactly what broke the old frontend when legacy objects had not
 // been migrated yet. Types: scenestore.d.ts beside this file.
@@ -26,6 +30,14 @@ const TYPE_BY_EXTENSION = Object.freeze({
 
 const SCENE_KINDS = Object.freeze(["image", "video", "audio"]);
 
+const MiB = 1024 * 1024;
+/** Files larger than this go up in parts (R2 and S3 both take multipart uploads; the server picks the part size). */
+export const DEFAULT_MULTIPART_THRESHOLD = 64 * MiB;
+/** Waits before each retry of a failed part (ms): five retries over about 15 s ride out a short outage. */
+export const DEFAULT_RETRY_DELAYS = Object.freeze([500, 1000, 2000, 4000, 8000]);
+/** Parts in flight at once: enough to fill a home uplink, few enough that one drop loses little. */
+export const DEFAULT_PART_CONCURRENCY = 3;
+
 /** An error from the API (its `error` code and HTTP status), or from the client itself (status 0). */
 export class ScenestoreError extends Error {
   /**
@@ -40,7 +52,31 @@ export class ScenestoreError extends Error {
     this.code = code;
     this.status = status;
     this.body = body;
+    /** For an interrupted multipart upload: the handle to pass as `upload(file, { resume })`. */
+    this.upload = undefined;
   }
+}
+
+/** Failures worth another try: no response at all, a timeout, throttling, or a server-side error. */
+function isRetryable(error) {
+  if (!(error instanceof ScenestoreError)) return false;
+  return error.status === 0 || error.status === 408 || error.status === 429 || error.status >= 500;
+}
+
+/** Resolve after `ms`, or reject with the signal's reason as soon as it aborts. */
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) return reject(abortReason(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    const timer = setTimeout(() => {
+      if (signal) signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    if (signal) signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /**
@@ -124,36 +160,55 @@ export function cacheToken(source, { marginSeconds = 30, now = () => Date.now() 
   };
 }
 
+
 /**
  * Create a client for one API base URL.
  * @param {{ baseUrl: string, getToken: () => string | Promise<string>, getMediaToken?: () => string | Promise<string>,
- *           fetch?: typeof fetch, XMLHttpRequest?: unknown }} options
+ *           fetch?: typeof fetch, XMLHttpRequest?: unknown, multipartThreshold?: number, retryDelays?: number[],
+ *           partConcurrency?: number }} options
  */
 export function createClient(options) {
   const { baseUrl, getToken } = options || {};
   if (typeof baseUrl !== "string" || !baseUrl) throw new TypeError("createClient: baseUrl is required");
   if (typeof getToken !== "function") throw new TypeError("createClient: getToken must be a function");
   const base = baseUrl.replace(/\/+$/, "");
-  const getMediaToken = options.getMediaToken || getToken;
   const fetchImpl = options.fetch || globalThis.fetch?.bind(globalThis);
   if (!fetchImpl) throw new TypeError("createClient: no fetch available; pass options.fetch");
   const Xhr = "XMLHttpRequest" in options ? options.XMLHttpRequest : globalThis.XMLHttpRequest;
+  const defaults = {
+    multipartThreshold: options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD,
+    retryDelays: options.retryDelays ?? DEFAULT_RETRY_DELAYS,
+    partConcurrency: options.partConcurrency ?? DEFAULT_PART_CONCURRENCY,
+  };
+  // Storage URLs end up in the DOM, in history and in proxy logs, so they never carry the API token: without a
+  // getMediaToken of the app's own, the client mints short-lived media tokens through POST /media-token.
+  const getMediaToken = options.getMediaToken || cacheToken(fetchMediaToken);
   let lastMediaToken = "";
+  let lastBearer = "";
 
   async function bearer() {
     const token = await getToken();
     if (!token) throw new ScenestoreError("unauthorized", "getToken() returned no token", 401);
+    lastBearer = token;
     return token;
   }
 
-  async function mediaToken() {
-    const token = await getMediaToken();
-    if (!token) throw new ScenestoreError("unauthorized", "no token for storage URLs", 401);
+  async function fetchMediaToken() {
+    return (await api("POST", "/media-token")).token;
+  }
+
+  /** A token fit for a URL: a media token, and never the API token itself, whatever getMediaToken returned. */
+  function urlToken(token) {
+    if (!token) throw new ScenestoreError("unauthorized", "no media token for storage URLs", 401);
+    const current = getToken();
+    if (token === lastBearer || (typeof current === "string" && token === current)) {
+      throw new ScenestoreError("unauthorized", "getMediaToken returned the API token; it must not go into a URL", 401);
+    }
     lastMediaToken = token;
     return token;
   }
 
-  /** Call the API; JSON in, JSON out; non-2xx becomes a ScenestoreError with the API's `error` code. */
+  /** Call the API; JSON in, JSON out (204: nothing); non-2xx becomes a ScenestoreError with the API's `error` code. */
   async function api(method, path, { body, query, signal } = {}) {
     const url = new URL(base + path);
     for (const [name, value] of Object.entries(query || {})) {
@@ -185,6 +240,7 @@ export function createClient(options) {
       const message = (data && (data.message || data.Message)) || text.slice(0, 200) || response.statusText;
       throw new ScenestoreError(code, message, response.status, data);
     }
+    if (response.status === 204) return undefined;
     if (data === undefined) {
       throw new ScenestoreError("invalid_response", `${method} ${path}: expected JSON`, response.status, text);
     }
@@ -192,12 +248,17 @@ export function createClient(options) {
   }
 
   const projectPath = (projectId) => `/projects/${encodeURIComponent(projectId)}`;
+  const uploadPath = (handle) => `${projectPath(handle.projectId)}/multipart/${encodeURIComponent(handle.uploadId)}`;
+
+  function uploadBody({ kind, sceneId, filename, contentType, size }) {
+    const body = { kind, filename, content_type: contentType, size };
+    if (sceneId !== undefined && sceneId !== null && kind !== "output") body.scene_id = sceneId;
+    return body;
+  }
 
   /** Step 1: ask for a presigned PUT (contract: POST /projects/{id}/uploads). */
-  function presign(projectId, { kind, sceneId, filename, contentType, size }, { signal } = {}) {
-    const body = { kind, filename, content_type: contentType, size };
-    if (sceneId !== undefined && sceneId !== null) body.scene_id = sceneId;
-    return api("POST", `${projectPath(projectId)}/uploads`, { body, signal });
+  function presign(projectId, request, { signal } = {}) {
+    return api("POST", `${projectPath(projectId)}/uploads`, { body: uploadBody(request), signal });
   }
 
   /** Step 3: record the uploaded object on its slot (contract: POST /projects/{id}/uploads/complete). */
@@ -205,7 +266,44 @@ export function createClient(options) {
     return api("POST", `${projectPath(projectId)}/uploads/complete`, { body: { key }, signal });
   }
 
-  /** Step 2: PUT the bytes to the presigned URL, reporting progress; resolves when the store answers 2xx. */
+  // -- multipart routes, one call each (contract section 4; the Uppy recipe maps its callbacks onto these) -------
+  /** Start a multipart upload; resolves with the handle to sign, list, complete or abort it (and to resume it). */
+  async function createMultipart(projectId, request, { signal } = {}) {
+    const created = await api("POST", `${projectPath(projectId)}/multipart`, { body: uploadBody(request), signal });
+    return {
+      projectId,
+      key: created.key,
+      uploadId: created.upload_id,
+      partSize: created.part_size,
+      partCount: created.part_count,
+      size: request.size,
+      expiresAt: created.expires_at,
+    };
+  }
+
+  /** A presigned UploadPart PUT for part `partNumber` (1-based): `{ url, headers, expires_at }`. */
+  function signPart(handle, partNumber, { signal } = {}) {
+    return api("GET", `${uploadPath(handle)}/parts/${partNumber}`, { query: { key: handle.key }, signal });
+  }
+
+  /** The parts the bucket already holds: `[{ PartNumber, Size, ETag }]`. */
+  async function listParts(handle, { signal } = {}) {
+    return (await api("GET", uploadPath(handle), { query: { key: handle.key }, signal })).parts || [];
+  }
+
+  /** Assemble the parts (`[{ PartNumber, ETag }]`) and record the object on its slot, as `complete` does. */
+  function completeMultipart(handle, parts, { signal } = {}) {
+    const body = { key: handle.key, parts: parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) };
+    return api("POST", `${uploadPath(handle)}/complete`, { body, signal });
+  }
+
+  /** Abort the multipart upload: the bucket drops its parts. */
+  async function abortMultipart(handle) {
+    await api("DELETE", uploadPath(handle), { query: { key: handle.key } });
+  }
+
+  // -- the bytes --------------------------------------------------------------------------------------------------
+  /** Step 2: PUT the bytes to a presigned URL, reporting progress; resolves with the ETag when the store says 2xx. */
   function put(target, file, { onProgress, signal } = {}) {
     // Content-Length is signed, but browsers refuse to set it by hand (they derive it from the body, which
     // yields the same value); every other signed header is sent as given.
@@ -279,14 +377,30 @@ export function createClient(options) {
     return { etag: response.headers.get("ETag") };
   }
 
+  /** Call `attempt()` until it succeeds, waiting `delays[i]` before retry i; only retryable failures are retried. */
+  async function withRetries(attempt, { delays, signal, onRetry }) {
+    for (let tries = 0; ; tries += 1) {
+      try {
+        return await attempt(tries);
+      } catch (error) {
+        if (isAbort(error) || (signal && signal.aborted)) throw isAbort(error) ? error : abortReason(signal);
+        if (!isRetryable(error) || tries >= delays.length) throw error;
+        if (onRetry) onRetry({ attempt: tries + 1, delayMs: delays[tries], error });
+        await sleep(delays[tries], signal);
+      }
+    }
+  }
+
+  // -- upload: one PUT, or parts -------------------------------------------------------------------------------
   /**
-   * presign -> PUT (progress, abort) -> complete. Resolves with the key the server recorded.
+   * presign -> PUT (progress, abort) -> complete, or the multipart flow above the threshold. Resolves with the
+   * key the server recorded.
    * @param {Blob} file a File, or a Blob with options.filename
    */
   async function upload(file, opts = {}) {
     if (!file || typeof file.size !== "number") throw new TypeError("upload: file must be a File or Blob");
-    const { projectId, sceneId, signal, onProgress, onComplete } = opts;
-    if (!projectId) throw new ScenestoreError("invalid_request", "upload: projectId is required");
+    const { projectId, sceneId, signal } = opts;
+    if (!projectId && !opts.resume) throw new ScenestoreError("invalid_request", "upload: projectId is required");
     const filename = opts.filename || file.name;
     if (!filename) throw new ScenestoreError("invalid_filename", "upload: a Blob needs options.filename");
     const contentType = guessContentType(file, filename, opts.contentType);
@@ -295,18 +409,122 @@ export function createClient(options) {
       throw new ScenestoreError("invalid_request", `upload: cannot tell the kind of ${contentType || "this file"}`);
     }
     if (signal && signal.aborted) throw abortReason(signal);
-    const target = await presign(
-      projectId,
-      { kind, sceneId: kind === "output" ? undefined : sceneId, filename, contentType, size: file.size },
-      { signal },
-    );
-    await put(target, file, { onProgress, signal });
-    if (signal && signal.aborted) throw abortReason(signal);
-    const result = await complete(projectId, target.key, { signal });
-    if (onComplete) onComplete(result);
+    const request = { kind, sceneId, filename, contentType, size: file.size };
+    const threshold = opts.multipartThreshold ?? defaults.multipartThreshold;
+    const result =
+      opts.resume || file.size > threshold
+        ? await uploadInParts(file, request, opts)
+        : await uploadInOnePut(file, request, opts);
+    if (opts.onComplete) opts.onComplete(result);
     return result.key;
   }
 
+  async function uploadInOnePut(file, request, { projectId, signal, onProgress }) {
+    const target = await presign(projectId, request, { signal });
+    await put(target, file, { onProgress, signal });
+    if (signal && signal.aborted) throw abortReason(signal);
+    return complete(projectId, target.key, { signal });
+  }
+
+  /**
+   * The multipart flow: create (or resume: list what the bucket holds), send the missing parts a few at a time,
+   * each retried with backoff, then complete. An abort through `signal` aborts the upload in the bucket too; any
+   * other failure leaves it there and rejects with `error.upload`, the handle that `{ resume }` takes.
+   */
+  async function uploadInParts(file, request, opts) {
+    const { signal, onProgress, onPart } = opts;
+    const delays = opts.retryDelays ?? defaults.retryDelays;
+    const concurrency = Math.max(1, opts.partConcurrency ?? defaults.partConcurrency);
+    let handle = opts.resume;
+    if (handle) {
+      if (handle.size !== undefined && handle.size !== file.size) {
+        throw new ScenestoreError("invalid_request", `resume: the upload was for ${handle.size} bytes, not ${file.size}`);
+      }
+    } else {
+      // No signal here: had the create gone through unseen, its upload id would be lost and the parts orphaned.
+      handle = await createMultipart(opts.projectId, request);
+      if (opts.onUploadStarted) opts.onUploadStarted(handle);
+    }
+    const partBytes = (n) => Math.min(handle.partSize, file.size - (n - 1) * handle.partSize);
+    const etags = new Map();
+    const loaded = new Map();
+    const report = () => {
+      if (!onProgress) return;
+      let sum = 0;
+      for (const value of loaded.values()) sum += value;
+      onProgress({ loaded: sum, total: file.size, fraction: file.size ? Math.min(1, sum / file.size) : 1 });
+    };
+    const partEvent = (partNumber, state, extra = {}) => {
+      if (onPart) onPart({ partNumber, partCount: handle.partCount, size: partBytes(partNumber), state, ...extra });
+    };
+    try {
+      if (opts.resume) {
+        for (const part of await withRetries(() => listParts(handle, { signal }), { delays, signal })) {
+          if (part.Size !== partBytes(part.PartNumber) || !part.ETag) continue;
+          etags.set(part.PartNumber, part.ETag);
+          loaded.set(part.PartNumber, part.Size);
+          partEvent(part.PartNumber, "held");
+        }
+      }
+      report();
+      const queue = [];
+      for (let n = 1; n <= handle.partCount; n += 1) if (!etags.has(n)) queue.push(n);
+      let failure = null;
+      const sendPart = async (n) => {
+        const start = (n - 1) * handle.partSize;
+        const blob = file.slice(start, start + partBytes(n));
+        const onRetry = ({ attempt, delayMs, error }) => {
+          loaded.set(n, 0);
+          report();
+          partEvent(n, "retrying", { attempt, delayMs, error });
+        };
+        const { etag } = await withRetries(
+          async () => {
+            partEvent(n, "sending");
+            const target = await signPart(handle, n, { signal });
+            return put(target, blob, {
+              signal,
+              onProgress: (p) => {
+                loaded.set(n, p.loaded);
+                report();
+              },
+            });
+          },
+          { delays, signal, onRetry },
+        );
+        if (!etag) {
+          throw new ScenestoreError("upload_failed", "storage sent no ETag: its CORS rule must expose ETag", 0);
+        }
+        etags.set(n, etag);
+        partEvent(n, "done");
+      };
+      const worker = async () => {
+        while (queue.length && !failure) {
+          const n = queue.shift();
+          try {
+            await sendPart(n);
+          } catch (error) {
+            failure ||= error;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+      if (signal && signal.aborted) throw abortReason(signal);
+      if (failure) throw failure;
+      const parts = [...etags].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+      return await completeMultipart(handle, parts, { signal });
+    } catch (error) {
+      if (isAbort(error) || (signal && signal.aborted)) {
+        // Best effort, retried: what still escapes (the API unreachable) the bucket's lifecycle rule removes.
+        await withRetries(() => abortMultipart(handle), { delays }).catch(() => {});
+        throw isAbort(error) ? error : abortReason(signal);
+      }
+      if (error instanceof ScenestoreError) error.upload = handle;
+      throw error;
+    }
+  }
+
+  // -- reading ---------------------------------------------------------------------------------------------------
   /** A presigned GET URL for `key` (contract: GET /files?key=). */
   async function downloadUrl(key, { signal } = {}) {
     requireKey(key, "downloadUrl");
@@ -315,36 +533,34 @@ export function createClient(options) {
   }
 
   function buildStorageUrl(key, token) {
-    return `${base}/storage/${encodeURIComponent(key)}?access_token=${encodeURIComponent(token)}`;
+    return `${base}/storage/${encodeURIComponent(key)}?access_token=${encodeURIComponent(urlToken(token))}`;
   }
 
-  /** `/storage/{key}?access_token=...` for <img>/<video>/<audio>: the server redirects to a presigned GET. */
+  /** `/storage/{key}?access_token=<media token>` for <img>/<video>/<audio>: the server redirects to a presigned GET. */
   async function storageUrl(key) {
     requireKey(key, "storageUrl");
-    return buildStorageUrl(key, await mediaToken());
+    return buildStorageUrl(key, await getMediaToken());
   }
 
   /**
-   * The same URL, synchronously (for render code): uses the token getMediaToken/getToken returns right away,
-   * or else the last one it resolved to. Throws `unauthorized` when neither is available yet.
+   * The same URL, synchronously (for render code): uses the media token getMediaToken returns right away (the
+   * default cache does once its first token arrived), or else the last one it resolved to. Throws `unauthorized`
+   * when neither is available yet: `await client.storageUrl(key)` once first.
    */
   function storageUrlSync(key) {
     requireKey(key, "storageUrlSync");
     const token = getMediaToken();
-    if (typeof token === "string" && token) {
-      lastMediaToken = token;
-      return buildStorageUrl(key, token);
-    }
+    if (typeof token === "string" && token) return buildStorageUrl(key, token);
     if (token && typeof token.then === "function") {
       token.then(
         (value) => {
-          if (value) lastMediaToken = value;
+          if (value && value !== lastBearer) lastMediaToken = value;
         },
         () => {},
       );
     }
     if (!lastMediaToken) {
-      throw new ScenestoreError("unauthorized", "no token yet: await client.storageUrl(key) once first", 401);
+      throw new ScenestoreError("unauthorized", "no media token yet: await client.storageUrl(key) once first", 401);
     }
     return buildStorageUrl(key, lastMediaToken);
   }
@@ -382,6 +598,11 @@ export function createClient(options) {
     upload,
     presign,
     complete,
+    createMultipart,
+    signPart,
+    listParts,
+    completeMultipart,
+    abortMultipart,
     downloadUrl,
     storageUrl,
     storageUrlSync,

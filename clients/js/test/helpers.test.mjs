@@ -34,9 +34,9 @@ test("storage URLs carry the whole key encoded as one path segment, and the medi
 });
 
 test("constructStorageUrl never rewrites a legacy key into the new layout", () => {
-  const client = createClient({ baseUrl: "http://api.test", getToken: () => "t" });
+  const client = createClient({ baseUrl: "http://api.test", getToken: () => "t", getMediaToken: () => "m" });
   const url = client.constructStorageUrl("abc123.png", "demo-user", "legacy-project", "legacy-scene-2");
-  assert.equal(url, "http://api.test/storage/abc123.png?access_token=t");
+  assert.equal(url, "http://api.test/storage/abc123.png?access_token=m");
   assert.ok(!url.includes("users%2F"));
 });
 
@@ -44,7 +44,8 @@ test("the synchronous URL needs a token it can have without waiting", async () =
   let resolved = false;
   const client = createClient({
     baseUrl: "http://api.test",
-    getToken: async () => {
+    getToken: () => "api-t",
+    getMediaToken: async () => {
       resolved = true;
       return "async-t";
     },
@@ -53,6 +54,22 @@ test("the synchronous URL needs a token it can have without waiting", async () =
   assert.match(await client.storageUrl("a.png"), /access_token=async-t$/);
   assert.ok(resolved);
   assert.match(client.constructStorageUrl("a.png", "u", "p"), /access_token=async-t$/);
+});
+
+test("a getMediaToken that hands back the API token is refused: the API token never goes into a URL", async () => {
+  const apiToken = "api-token";
+  const client = createClient({ baseUrl: "http://api.test", getToken: () => apiToken, getMediaToken: () => apiToken });
+  for (const attempt of [() => client.storageUrlSync("a.png"), () => client.constructStorageUrl("a.png", "u", "p")]) {
+    assert.throws(attempt, (e) => e instanceof ScenestoreError && e.code === "unauthorized" && !String(e.message).includes(apiToken));
+  }
+  await assert.rejects(client.storageUrl("a.png"), { code: "unauthorized" });
+});
+
+test("without getMediaToken nothing falls back to the API token: a failed POST /media-token is an error", async () => {
+  // The API is unreachable here (port 9): before, the client would have put getToken's token into the URL.
+  const client = createClient({ baseUrl: "http://127.0.0.1:9", getToken: () => "api-token" });
+  await assert.rejects(client.storageUrl("a.png"), { code: "network_error" });
+  assert.throws(() => client.storageUrlSync("a.png"), { code: "unauthorized" });
 });
 
 test("an upload without a name or a kind fails before any request", async () => {

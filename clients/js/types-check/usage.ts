@@ -4,10 +4,16 @@ import {
   cacheToken,
   type CompleteResult,
   createClient,
+  DEFAULT_MULTIPART_THRESHOLD,
+  DEFAULT_RETRY_DELAYS,
   type FileEntry,
+  type MultipartHandle,
+  type PartEvent,
   type PresignResult,
   ScenestoreError,
   type ScenestoreClient,
+  type SignedPart,
+  type UploadedPart,
 } from "../scenestore.js";
 
 declare const file: File;
@@ -62,3 +68,47 @@ const wrong: string = client.storageUrl("k");
 
 void flow;
 void wrong;
+
+// Multipart: thresholds and retries per client or per file, resume from a stored handle, per-part events.
+const big = createClient({
+  baseUrl: "https://api.example.com",
+  getToken: getAccessToken,
+  multipartThreshold: 16 * 1024 * 1024,
+  retryDelays: [250, 1000],
+  partConcurrency: 2,
+});
+
+async function multipart(): Promise<void> {
+  let saved: MultipartHandle | undefined;
+  try {
+    await big.upload(file, {
+      projectId: "p1",
+      sceneId: "s1",
+      onUploadStarted: (handle) => (saved = handle),
+      onPart: ({ partNumber, partCount, state, attempt }: PartEvent) => console.log(partNumber, partCount, state, attempt),
+    });
+  } catch (error) {
+    if (error instanceof ScenestoreError && error.upload) saved = error.upload;
+  }
+  if (saved) await big.upload(file, { projectId: saved.projectId, resume: saved, multipartThreshold: 0 });
+  const handle: MultipartHandle = await big.createMultipart("p1", {
+    kind: "video",
+    sceneId: "s1",
+    filename: "a.mp4",
+    contentType: "video/mp4",
+    size: 12 * 1024 * 1024,
+  });
+  const signed: SignedPart = await big.signPart(handle, 1);
+  const held: UploadedPart[] = await big.listParts(handle);
+  const done: CompleteResult = await big.completeMultipart(handle, held);
+  await big.abortMultipart(handle);
+  console.log(signed.url, signed.headers, done.key, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETRY_DELAYS[0]);
+}
+
+// @ts-expect-error a part event's state is one of four
+const badState: PartEvent["state"] = "paused";
+// @ts-expect-error completeMultipart needs each part's ETag
+big.completeMultipart({ projectId: "p", key: "k", uploadId: "u", partSize: 5, partCount: 1 }, [{ PartNumber: 1 }]);
+
+void multipart;
+void badState;
