@@ -238,7 +238,7 @@ def _from_atlas(event: AtlasTriggerEvent) -> DeletionRequest:
         raise InvalidEvent(
             f"Atlas delete event for {detail.ns.coll} {doc_id!r} has no fullDocumentBeforeChange: the document is "
             f"gone, so {missing} cannot be looked up and nothing was deleted. Turn on document pre-images for the "
-            f"collection and the trigger (docs/delete.md), or run `scenestore delete-{target}` with the ids",
+            f"collection and the trigger (docs/deploy.md), or run `scenestore delete-{target}` with the ids",
             code="pre_image_missing",
         )
     pre_id = pre.get("_id")
