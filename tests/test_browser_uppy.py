@@ -1,11 +1,14 @@
-"""A real, unchanged Uppy (@uppy/core + @uppy/aws-s3 from npm) uploads through our presign route in Chromium.
+"""A real, unchanged Uppy 6 (@uppy/core + @uppy/aws-s3 6.x from npm) uploads through our routes in Chromium.
 
-GIVEN the recipe of docs/frontend.md (clients/js/uppy/recipe.js: ``shouldUseMultipart: false``,
-``getUploadParameters`` returning the presign response as it is, a complete call on ``upload-success``) bundled
-with esbuild and served from another origin than the API (as a real frontend is)
+GIVEN the recipe of docs/frontend.md (clients/js/uppy/recipe.js: Uppy 6's ``signRequest`` mapped onto the JS
+client, single PUTs below the threshold, multipart above it) bundled with esbuild and served from another origin
+than the API (as a real frontend is)
 WHEN Uppy uploads a PNG and a WAV to a scene, and a file whose name contradicts its type
 THEN both real files are in the bucket byte for byte and recorded on the scene's media and audio slots, Uppy
 reported progress, and the bad file fails with the API's ``invalid_filename`` code while the others go through.
+WHEN Uppy uploads a three-part video (5 MiB parts), once straight and once with a part's connection dropped
+THEN the bucket holds the bytes, the scene records the key, no multipart upload is left open, and after the drop
+Uppy's retry resumes: it sends only the parts the bucket does not hold.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from scenestore.services import Services
@@ -25,8 +30,12 @@ from scenestore_cli.local.servers import free_port
 
 from tests.support.browser import (
     CLIENT_DIR,
+    SMALL_PART_SIZE,
+    DemoApi,
     artifact_path,
     chromium_context,
+    multipart_uploads,
+    patterned_bytes,
     require_chromium,
     require_node,
     require_npm_packages,
@@ -85,16 +94,21 @@ def _file(name: str, content_type: str, data: bytes) -> dict[str, str]:
     return {"name": name, "type": content_type, "base64": base64.b64encode(data).decode()}
 
 
+def open_harness(context: Any, site: str, api: DemoApi, errors: list[str]) -> Any:
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    query = f"api={api.url}&token={api.token}&project={DEMO_PROJECT}&scene={SCENE}"
+    page.goto(f"{site}/index.html?{query}")
+    page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
+    return page
+
+
 def test_uppy_uploads_through_the_presign_route(services: Services, uppy_site: str) -> None:
     chromium = require_chromium()
     image, audio = png_bytes(48, 32, seed=9), wav_bytes(seconds=0.3)
+    errors: list[str] = []
     with running_api(services) as api, chromium_context(chromium) as context:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        query = f"api={api.url}&token={api.token}&project={DEMO_PROJECT}&scene={SCENE}"
-        page.goto(f"{uppy_site}/index.html?{query}")
-        page.wait_for_selector("body[data-ready=yes]", timeout=20_000)
+        page = open_harness(context, uppy_site, api, errors)
         result = page.evaluate(
             "files => window.uppyTest.upload(files)",
             [
@@ -120,3 +134,79 @@ def test_uppy_uploads_through_the_presign_route(services: Services, uppy_site: s
     assert scene["media"]["storageKey"] == image_key and scene["media"]["type"] == "image"
     assert scene["audio"]["storageKey"] == audio_key
     assert errors == []
+
+
+#: Three parts of 5 MiB, the last one short.
+VIDEO_SIZE = 2 * SMALL_PART_SIZE + 1_234_567
+VIDEO_KEY = f"users/{DEMO_USER}/projects/{DEMO_PROJECT}/scenes/{SCENE}/video/long-take.mp4"
+UPLOAD_VIDEO_JS = """size => window.uppyTest.upload(
+  [{ name: "long take.mp4", type: "video/mp4", size }], { multipartThreshold: 5 * 1024 * 1024 })"""
+
+
+def part_number(url: str) -> int | None:
+    """The ``partNumber`` of a presigned UploadPart URL, ``None`` for any other request."""
+    values = parse_qs(urlsplit(url).query).get("partNumber")
+    return int(values[0]) if values else None
+
+
+def record_part_puts(page: Any, event: str, sent: list[int]) -> None:
+    """Append the part number of every UploadPart PUT the page makes (on ``request`` or ``requestfinished``)."""
+
+    def record(request: Any) -> None:
+        number = part_number(request.url)
+        if number is not None and request.method == "PUT":
+            sent.append(number)
+
+    page.on(event, record)
+
+
+def test_uppy_multipart_upload_lands_and_is_recorded(services: Services, uppy_site: str) -> None:
+    chromium = require_chromium()
+    errors: list[str] = []
+    with running_api(services, part_size=SMALL_PART_SIZE) as api, chromium_context(chromium) as context:
+        page = open_harness(context, uppy_site, api, errors)
+        sent: list[int] = []
+        record_part_puts(page, "request", sent)
+        result = page.evaluate(UPLOAD_VIDEO_JS, VIDEO_SIZE)
+
+    assert result["successful"] == ["long take.mp4"], result["errors"]
+    assert sorted(sent) == [1, 2, 3], "one PUT per part, straight to the bucket"
+    assert result["recorded"]["long take.mp4"]["key"] == VIDEO_KEY
+    assert result["progress"]["long take.mp4"][-1] == VIDEO_SIZE
+    assert services.store.get_bytes(VIDEO_KEY) == patterned_bytes(VIDEO_SIZE)
+    media = services.db.scenes.find_one({"_id": SCENE})["media"]
+    assert media["storageKey"] == VIDEO_KEY and media["type"] == "video" and media["size"] == VIDEO_SIZE
+    assert multipart_uploads(services) == []
+    assert errors == []
+
+
+def test_uppy_resumes_a_multipart_upload_after_a_dropped_part(services: Services, uppy_site: str) -> None:
+    """Fault injection (said so): Playwright resets every connection that carries part 2, as a dropped network
+    would, until the test lifts it. Uppy's own retries fail, the file errors; retryAll lists the parts (our list
+    route) and sends only what the bucket lacks."""
+    chromium = require_chromium()
+    errors: list[str] = []
+    with running_api(services, part_size=SMALL_PART_SIZE) as api, chromium_context(chromium) as context:
+        page = open_harness(context, uppy_site, api, errors)
+        sent: list[int] = []
+        record_part_puts(page, "requestfinished", sent)
+
+        def drop_part_two(route: Any) -> None:
+            if part_number(route.request.url) == 2 and route.request.method == "PUT":
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route(lambda url: part_number(url) is not None, drop_part_two)
+        first = page.evaluate(UPLOAD_VIDEO_JS, VIDEO_SIZE)
+        assert first["successful"] == [] and "long take.mp4" in first["errors"], first
+        held_before = sorted(sent)
+        page.unroute_all()
+        sent.clear()
+        second = page.evaluate("() => window.uppyTest.retryAll()")
+
+    assert held_before == [1], f"only part 1 reached the bucket before the drop: {held_before}"
+    assert sorted(sent) == [2, 3], f"the resume sent parts the bucket already held: {sent}"
+    assert second["recorded"]["long take.mp4"]["key"] == VIDEO_KEY, second
+    assert services.store.get_bytes(VIDEO_KEY) == patterned_bytes(VIDEO_SIZE)
+    assert multipart_uploads(services) == []

@@ -103,21 +103,41 @@ class DemoApi:
         return issue_token(self.services.settings, user_id)
 
 
+#: The smallest part S3 and R2 take: with it, an 11-16 MiB file is a three-part upload.
+SMALL_PART_SIZE: Final = 5 * 1024 * 1024
+
+
 @contextlib.contextmanager
-def running_api(services: Services, *, seed: bool = True, events: bool = False) -> Iterator[DemoApi]:
-    """The API on a free port; with ``events`` also the local event runner, as ``scenestore serve`` runs it."""
+def running_api(
+    services: Services, *, seed: bool = True, events: bool = False, part_size: int | None = None
+) -> Iterator[DemoApi]:
+    """The API on a free port; with ``events`` also the local event runner, as ``scenestore serve`` runs it.
+
+    ``part_size`` sets ``SCENESTORE_MULTIPART_PART_SIZE`` for this API, so a test's multipart upload has several
+    parts without uploading hundreds of MiB.
+    """
+    from scenestore.services import use_services
     from scenestore_cli.local.event_runner import EventRunner
 
+    if part_size is not None:
+        services = services.replace(settings=services.settings.with_overrides(multipart_part_size=part_size))
     if seed:
         seed_demo(services)
-    server = ApiServer(load_presign_app(), free_port()).start()
-    runner = EventRunner(services).start() if events else None
-    try:
-        yield DemoApi(url=server.url, services=services, token=issue_token(services.settings, DEMO_USER))
-    finally:
-        if runner is not None:
-            runner.stop()
-        server.stop()
+    with use_services(services):
+        server = ApiServer(load_presign_app(), free_port()).start()
+        runner = EventRunner(services).start() if events else None
+        try:
+            yield DemoApi(url=server.url, services=services, token=issue_token(services.settings, DEMO_USER))
+        finally:
+            if runner is not None:
+                runner.stop()
+            server.stop()
+
+
+def multipart_uploads(services: Services) -> list[dict[str, Any]]:
+    """The bucket's unfinished multipart uploads (ListMultipartUploads): an aborted upload must leave none."""
+    listed = services.s3.list_multipart_uploads(Bucket=services.settings.bucket)
+    return list(listed.get("Uploads", []))
 
 
 @contextlib.contextmanager
@@ -133,10 +153,41 @@ def chromium_context(executable: str) -> Iterator[Any]:
             args=list(CHROMIUM_ARGS),
             viewport={"width": 1200, "height": 900},
         )
+        context.add_init_script(PATTERNED_BYTES_JS)
         try:
             yield context
         finally:
             context.close()
+
+
+#: Block size of :func:`patterned_bytes`: every 4 KiB block starts with its own index, so a part sent twice, out of
+#: order or not at all changes the bytes.
+_PATTERN_BLOCK: Final = 4096
+_RAMP: Final = bytes(range(256)) * 17
+
+
+def patterned_bytes(size: int) -> bytes:
+    """``size`` bytes that :data:`PATTERNED_BYTES_JS` builds identically in the browser (no need to ship them)."""
+    blocks = []
+    for index in range(-(-size // _PATTERN_BLOCK)):
+        start = index % 256
+        blocks.append(index.to_bytes(4, "big") + _RAMP[start : start + _PATTERN_BLOCK - 4])
+    return b"".join(blocks)[:size]
+
+
+#: ``window.patternedBytes(size)``: the same bytes as :func:`patterned_bytes`, made in the page (an init script).
+PATTERNED_BYTES_JS: Final = """
+window.patternedBytes = (size) => {
+  const block = 4096;
+  const bytes = new Uint8Array(size);
+  for (let index = 0, offset = 0; offset < size; index += 1, offset += block) {
+    const view = bytes.subarray(offset, Math.min(offset + block, size));
+    const head = [index >>> 24, (index >>> 16) & 255, (index >>> 8) & 255, index & 255];
+    for (let j = 0; j < view.length; j += 1) view[j] = j < 4 ? head[j] : (index + j - 4) & 255;
+  }
+  return bytes;
+};
+"""
 
 
 def artifact_path(name: str) -> Path:
