@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from scenestore.clients import S3_CONCURRENCY, S3_POOL_SIZE, get_s3_client, make_mongo_client, make_s3_client
+from scenestore.clients import S3_CONCURRENCY, S3_POOL_SIZE, make_mongo_client, make_s3_client
 from scenestore.prefix_delete import delete_prefix
 from scenestore.services import Services
-from scenestore.settings import Settings, get_settings
+from scenestore.settings import Settings
 
 R2 = Settings(
     s3_endpoint_url="https://0123abcd.r2.cloudflarestorage.com",
@@ -104,16 +104,3 @@ def test_mongo_client_from_settings(services: Services) -> None:
         assert client.admin.command("ping")["ok"] == 1
     finally:
         client.close()
-
-
-def test_the_process_client_is_created_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCENESTORE_S3_REGION", "auto")
-    get_settings.cache_clear()
-    get_s3_client.cache_clear()
-    try:
-        first = get_s3_client()
-        assert get_s3_client() is first
-        assert first.meta.region_name == "auto"
-    finally:
-        get_s3_client.cache_clear()
-        get_settings.cache_clear()

@@ -19,8 +19,9 @@ from scenestore import http_api
 from scenestore.http_api import ApiRequest, Caller, Reply, RouteSpec
 from scenestore.settings import get_settings
 
-# A bad setting fails here, at start-up (Lambda init), naming the variable, not at the first request.
-get_settings()
+# A bad setting fails here, at start-up (Lambda init), naming the variable, not at the first request; deployed,
+# so do the local stack's dev token keys (contract section 3).
+get_settings().require_token_keys()
 
 
 class _ThreadSafeChalice(Chalice):

@@ -1,4 +1,7 @@
-"""boto3 and pymongo clients, created once per process from settings and passed in everywhere else.
+"""boto3 and pymongo clients, built from settings and passed in everywhere else.
+
+``scenestore.services.Services`` holds the process's clients (built on first use, reused by warm Lambda
+invocations); these factories only say how a client is configured.
 
 The S3 client is configured for Cloudflare R2 as much as for moto: SigV4, path-style addressing, region
 ``auto`` accepted, and the newer default checksums limited to ``when_required`` (R2 rejects some of them).
@@ -7,15 +10,13 @@ Retries use botocore's ``standard`` mode (exponential backoff with jitter, throt
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
-from scenestore.settings import Settings, get_settings
+from scenestore.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from pymongo import MongoClient
-    from pymongo.database import Database
 
 #: Worker threads used for concurrent S3 work on this 2-core class of machine; the pool leaves headroom.
 S3_CONCURRENCY: Final = 8
@@ -59,18 +60,3 @@ def make_mongo_client(settings: Settings, **kwargs: Any) -> MongoClient[dict[str
     }
     options.update(kwargs)
     return MongoClient(settings.mongodb_uri, **options)
-
-
-@lru_cache(maxsize=1)
-def get_s3_client() -> S3Client:
-    """The process's S3 client (Lambda reuses it across warm invocations)."""
-    return make_s3_client(get_settings())
-
-
-@lru_cache(maxsize=1)
-def get_mongo_client() -> MongoClient[dict[str, Any]]:
-    return make_mongo_client(get_settings())
-
-
-def get_database() -> Database[dict[str, Any]]:
-    return get_mongo_client()[get_settings().mongodb_db]

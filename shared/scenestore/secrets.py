@@ -2,8 +2,9 @@
 
 The template sets ``SCENESTORE_SECRETS_ARN`` to a secret whose value is a JSON object keyed by the
 contract's variable names (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``SCENESTORE_MONGODB_URI``,
-any other ``SCENESTORE_*``). ``settings_environ`` overlays those values on the environment *without touching
-os.environ*, and ``Settings.from_env`` reads the result. Without the variable (local stack, tests, CLI) the
+``SCENESTORE_MEDIA_TOKEN_SECRET`` for the presign function's media tokens, any other ``SCENESTORE_*``).
+``settings_environ`` overlays those values on the environment *without touching os.environ*, and
+``Settings.from_env`` reads the result. Without the variable (local stack, tests, CLI) the
 environment is used as it is, so nothing changes there.
 
 Two choices worth knowing:

@@ -2,6 +2,11 @@
 
 Verification accepts exactly one algorithm per mode (HS256 with the shared secret, or RS256 from the
 JWKS URL), so ``alg: none`` or an algorithm swap can never pass; ``exp`` and ``sub`` are required.
+
+Media tokens (contract section 4) are the service's own: HS256 with ``settings.media_token_secret``, never the
+identity provider's key, marked by the ``kid`` header ``MEDIA_KEY_ID`` so verification picks that key, and
+living ``settings.media_token_ttl`` seconds (at most 15 minutes). A token claiming ``scope: media`` that was
+not signed with the media key is refused, so a bearer token can never pass for a media token or back.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ from typing import Any, Final
 
 from scenestore.errors import Unauthorized
 from scenestore.keys import validate_id
-from scenestore.settings import Settings
+from scenestore.settings import MAX_MEDIA_TOKEN_TTL, Settings
 
 LEEWAY_SECONDS: Final = 30
 DEFAULT_TTL: Final = 3600
 
 #: Claim ``scope`` of a media token: good only for ``GET /storage/{key}``, where it may travel in a URL.
 MEDIA_SCOPE: Final = "media"
-#: Media tokens end up in URLs (``<img src>``, logs, history), so they live minutes, not hours.
+#: The default lifetime of media tokens (``SCENESTORE_MEDIA_TOKEN_TTL``): they end up in URLs (``<img src>``,
+#: logs, history), so they live minutes, not hours.
 MEDIA_TOKEN_TTL: Final = 300
+#: ``kid`` header of media tokens: selects the media key at verification (JWKS key ids never take this form).
+MEDIA_KEY_ID: Final = "scenestore-media"
 
 # PyJWT warns on every encode/decode when an HS256 secret is shorter than 32 bytes, which the documented dev
 # default (``dev-secret-change-me``) is. The warning is noise on the local stack and in tests; production uses
@@ -53,12 +61,34 @@ def _jwks_client(url: str) -> Any:
 
 
 def verify_token(settings: Settings, token: str) -> dict[str, Any]:
-    """The verified claims of ``token``; ``Unauthorized`` for anything not perfectly valid."""
+    """The verified claims of ``token`` (a bearer or a media token); ``Unauthorized`` unless perfectly valid."""
     import jwt
 
     if not token or len(token) > 8192:
         raise Unauthorized("missing or oversized bearer token")
-    options: Any = {"require": ["exp", "sub"]}
+    try:
+        media = jwt.get_unverified_header(token).get("kid") == MEDIA_KEY_ID
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid bearer token: {type(exc).__name__}") from None
+    if media:
+        return _verified_media_claims(settings, token)
+    claims = _verified_bearer_claims(settings, token)
+    if is_media_token(claims):
+        raise Unauthorized("invalid bearer token: a media token must be signed with the media key")
+    return claims
+
+
+def verify_media_token(settings: Settings, token: str) -> dict[str, Any]:
+    """The claims of ``token`` if it is a valid media token (``?access_token=``); ``Unauthorized`` otherwise."""
+    claims = verify_token(settings, token)
+    if not is_media_token(claims):
+        raise Unauthorized("a token in the URL must be a media token (POST /media-token)")
+    return claims
+
+
+def _verified_bearer_claims(settings: Settings, token: str) -> dict[str, Any]:
+    import jwt
+
     try:
         if settings.jwt_jwks_url:
             key = _jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt(token).key
@@ -70,28 +100,63 @@ def verify_token(settings: Settings, token: str) -> dict[str, Any]:
             token,
             key,
             algorithms=algorithms,
-            options=options,
+            options={"require": ["exp", "sub"]},
             leeway=LEEWAY_SECONDS,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid bearer token: {type(exc).__name__}") from None
-    subject = claims.get("sub")
-    try:
-        validate_id(subject, "sub")
-    except Exception:
-        raise Unauthorized("invalid bearer token: bad subject") from None
+    _check_subject(claims)
     return claims
 
 
-def issue_media_token(settings: Settings, user_id: str, *, ttl: int = MEDIA_TOKEN_TTL) -> str:
+def _verified_media_claims(settings: Settings, token: str) -> dict[str, Any]:
+    """HS256 with the media key only; ``iat`` is required so the whole lifetime can be checked (<= 15 min)."""
+    import jwt
+
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.media_token_secret,
+            algorithms=["HS256"],
+            options={"require": ["exp", "iat", "sub", "scope"]},
+            leeway=LEEWAY_SECONDS,
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid media token: {type(exc).__name__}") from None
+    if not is_media_token(claims):
+        raise Unauthorized("invalid media token: wrong scope")
+    lifetime = claims["exp"] - claims["iat"]
+    if not isinstance(lifetime, int | float) or lifetime > MAX_MEDIA_TOKEN_TTL:
+        raise Unauthorized(f"invalid media token: it must live at most {MAX_MEDIA_TOKEN_TTL} seconds")
+    _check_subject(claims)
+    return claims
+
+
+def _check_subject(claims: dict[str, Any]) -> None:
+    try:
+        validate_id(claims.get("sub"), "sub")
+    except Exception:
+        raise Unauthorized("invalid bearer token: bad subject") from None
+
+
+def issue_media_token(settings: Settings, user_id: str, *, ttl: int | None = None) -> str:
     """A short-lived token for ``?access_token=`` on ``GET /storage/{key}`` (media tags cannot send headers).
 
     It carries ``scope: media`` and is refused by every other route, so a URL that leaks (browser history,
-    a proxy log, a copied link) can only read the caller's own media, and only for ``ttl`` seconds.
+    a proxy log, a copied link) can only read the caller's own media, and only for ``ttl`` seconds
+    (default ``settings.media_token_ttl``). Signed with the service's media key, not the bearer-token key.
     """
-    return issue_token(settings, user_id, ttl=ttl, extra={"scope": MEDIA_SCOPE})
+    import jwt
+
+    validate_id(user_id, "user_id")
+    lifetime = settings.media_token_ttl if ttl is None else ttl
+    if not 0 < lifetime <= MAX_MEDIA_TOKEN_TTL:
+        raise ValueError(f"a media token lives 1-{MAX_MEDIA_TOKEN_TTL} seconds, not {lifetime}")
+    now = int(time.time())
+    claims = {"sub": user_id, "iat": now, "exp": now + lifetime, "scope": MEDIA_SCOPE}
+    return jwt.encode(claims, settings.media_token_secret, algorithm="HS256", headers={"kid": MEDIA_KEY_ID})
 
 
 def is_media_token(claims: dict[str, Any]) -> bool:

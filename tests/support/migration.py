@@ -17,7 +17,7 @@ from scenestore.migration.shards import Shard
 from scenestore.services import Services
 
 #: Leases long enough not to lapse on a busy shared machine; tests that crash call ``expire_leases``.
-TEST_CONFIG = MigrationConfig(lease_ttl=5.0, pause=0.0, workers=4)
+TEST_CONFIG = MigrationConfig(lease_ttl=5.0, pause_ms=0.0, workers=4)
 FIELDS = {SCENES: ("media.storageKey", "audio.storageKey"), PROJECTS: ("output.storageKey",)}
 
 

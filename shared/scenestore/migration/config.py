@@ -1,4 +1,4 @@
-"""Migration settings from the environment, validated once (a bad value names its variable).
+"""Migration settings from the environment, declared like every other setting (``scenestore.settings``).
 
 | variable | meaning | default |
 | --- | --- | --- |
@@ -12,13 +12,12 @@ A process killed with SIGKILL stops heartbeating, so its leases lapse after at m
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
+
+from pydantic import Field
 
 from scenestore.clients import S3_CONCURRENCY
-from scenestore.errors import ConfigError
+from scenestore.settings import Count, EnvSettings, Number
 
 DEFAULT_LEASE_TTL: Final = 45.0
 DEFAULT_BATCH_SIZE: Final = 100
@@ -27,34 +26,23 @@ MAX_BATCH_SIZE: Final = 1000
 LAMBDA_MARGIN: Final = 20.0
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationConfig:
-    lease_ttl: float = DEFAULT_LEASE_TTL
-    pause: float = 0.0
-    workers: int = S3_CONCURRENCY
+class MigrationConfig(EnvSettings):
+    """How one migrating process paces itself; ``MigrationConfig()`` is the defaults, ``from_env()`` the env."""
+
+    lease_ttl: Annotated[Number, Field(ge=0.1, le=3600)] = Field(
+        DEFAULT_LEASE_TTL, alias="SCENESTORE_MIGRATION_LEASE_TTL"
+    )
+    """Seconds a shard lease lives without a heartbeat (a dead run's shards are free again after it)."""
+    pause_ms: Annotated[Number, Field(ge=0, le=600_000)] = Field(0.0, alias="SCENESTORE_MIGRATION_PAUSE_MS")
+    """Milliseconds slept after every batch, to throttle a live migration."""
+    workers: Annotated[Count, Field(le=64)] = Field(S3_CONCURRENCY, alias="SCENESTORE_MIGRATION_WORKERS")
+    """Concurrent S3 copies per process."""
+
+    @property
+    def pause(self) -> float:
+        """The pause after every batch, in seconds."""
+        return self.pause_ms / 1000.0
 
     @property
     def heartbeat_interval(self) -> float:
         return max(0.05, self.lease_ttl / 3)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MigrationConfig:
-        env = os.environ if environ is None else environ
-        return cls(
-            lease_ttl=_number(env, "SCENESTORE_MIGRATION_LEASE_TTL", DEFAULT_LEASE_TTL, low=0.1, high=3600),
-            pause=_number(env, "SCENESTORE_MIGRATION_PAUSE_MS", 0.0, low=0, high=600_000) / 1000.0,
-            workers=int(_number(env, "SCENESTORE_MIGRATION_WORKERS", S3_CONCURRENCY, low=1, high=64)),
-        )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
