@@ -29,6 +29,7 @@ from scenestore_cli.common import (
     load_services,
     progress_enabled,
 )
+from scenestore_cli.reports.options import HtmlFile, html_option
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -146,9 +147,10 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
 @click.command("usage")
 @click.option("--user", "user_id", default=None, metavar="U", help="Only this user's projects.")
 @json_option
+@html_option
 @handle_errors
-def usage_command(user_id: str | None, as_json: bool) -> None:
-    """Objects and bytes per user and project; legacy keys (outside users/) counted apart."""
+def usage_command(user_id: str | None, as_json: bool, html_file: HtmlFile) -> None:
+    """Objects and bytes per user and project; legacy keys (outside users/) counted apart; --html draws it."""
     from scenestore_cli.usage import storage_usage
 
     if user_id is not None:
@@ -156,6 +158,10 @@ def usage_command(user_id: str | None, as_json: bool) -> None:
     services = load_services()
     with _infrastructure_errors(as_json), _progress(as_json, "listing") as bar:
         report = storage_usage(services, user_id=user_id, on_progress=bar)
+    if html_file is not None:
+        from scenestore_cli.reports import usage_html, write_report
+
+        write_report(html_file, usage_html(report))
     emit(report, as_json, _human_usage)
 
 

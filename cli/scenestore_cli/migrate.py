@@ -22,6 +22,7 @@ from scenestore_cli.common import (
     load_services,
     progress_enabled,
 )
+from scenestore_cli.reports.options import HtmlFile, html_option
 
 
 def _notice(message: str) -> None:
@@ -131,12 +132,17 @@ def _human_verify(result: dict[str, Any]) -> str:
 
 @click.command("verify")
 @json_option
+@html_option
 @handle_errors
-def verify_command(as_json: bool) -> None:
+def verify_command(as_json: bool, html_file: HtmlFile) -> None:
     """Audit the bucket against the documents; exit 1 if any referenced object is missing."""
     from scenestore.migration import verify_storage
 
     result = verify_storage(load_services())
+    if html_file is not None:
+        from scenestore_cli.reports import audit_html, write_report
+
+        write_report(html_file, audit_html(result))
     emit(result, as_json, _human_verify)
     sys.exit(EXIT_OK if result["ok"] else EXIT_PARTIAL)
 

@@ -5,7 +5,9 @@ Layout keys are attributed to ``users/{u}/projects/{p}/`` by their key alone; ke
 are not under a project are the user's ``other``; keys outside ``users/`` are legacy and counted apart,
 because a legacy key carries no owner. With a user given, only that user's prefix is listed, and its legacy
 figure is the legacy objects that user's documents still reference (found one indexed field at a time,
-then HEADed), since only the documents know whose a legacy key is.
+then HEADed), since only the documents know whose a legacy key is. Keys under ``users/`` are also counted
+as ``layout`` and by kind (``image``, ``video``, ``audio``, ``output``; ``other`` for a key that is not a
+canonical layout key), which is what the HTML report draws.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 
 from scenestore.clients import S3_CONCURRENCY
 from scenestore.db import IN_BATCH, PROJECTS, REFERENCE_FIELDS, SCENES, chunks, document_keys
-from scenestore.keys import ROOT, is_legacy_key, owner_of, user_prefix, validate_id
+from scenestore.errors import InvalidKey
+from scenestore.keys import ALL_KINDS, ROOT, is_legacy_key, owner_of, parse_key, user_prefix, validate_id
 from scenestore.services import Services
 
 ProgressCallback = Callable[[int, int], None]
+#: The kind of a key under ``users/`` that is not a canonical layout key (a user's avatar, a stray upload).
+OTHER_KIND = "other"
 
 
 @dataclass(slots=True)
@@ -46,16 +51,21 @@ def storage_usage(
     projects: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     other: dict[str, Tally] = defaultdict(Tally)
     legacy = Tally()
+    layout = Tally()
+    kinds: dict[str, Tally] = {kind: Tally() for kind in (*ALL_KINDS, OTHER_KIND)}
     total = Tally()
     prefix = user_prefix(user_id) if user_id is not None else ""
     for page in services.store.iter_pages(prefix):
         for obj in page:
             total.add(obj.size)
+            if is_legacy_key(obj.key):
+                legacy.add(obj.size)
+                continue
+            layout.add(obj.size)
+            kinds[_kind(obj.key)].add(obj.size)
             owner = owner_of(obj.key)
             if owner is not None:
                 projects[owner[0]][owner[1]].add(obj.size)
-            elif is_legacy_key(obj.key):
-                legacy.add(obj.size)
             else:
                 other[_user_part(obj.key)].add(obj.size)
         if on_progress:
@@ -74,6 +84,8 @@ def storage_usage(
         report["legacy"] = {**legacy.to_dict(), "scope": "bucket"}
     else:
         report["legacy"] = {**referenced_legacy(services, user_id), "scope": "referenced by the user's documents"}
+    report["layout"] = layout.to_dict()
+    report["kinds"] = {kind: tally.to_dict() for kind, tally in kinds.items()}
     report["total"] = total.to_dict()
     return report
 
@@ -104,6 +116,14 @@ def referenced_legacy(services: Services, user_id: str) -> dict[str, int]:
             else:
                 found.add(info.size)
     return {**found.to_dict(), "missing": missing}
+
+
+def _kind(key: str) -> str:
+    """The kind of a key under ``users/``: the layout's own, or ``other`` when it is not a canonical layout key."""
+    try:
+        return parse_key(key).kind
+    except InvalidKey:
+        return OTHER_KIND
 
 
 def _user_part(key: str) -> str:

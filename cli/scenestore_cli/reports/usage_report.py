@@ -1,0 +1,95 @@
+"""``scenestore usage --html``: the usage report (``scenestore_cli.usage.storage_usage``) as charts.
+
+Bytes per user and per project (the largest ``top``, the rest summed in one bar), objects by kind, and legacy
+against layout keys. Every figure is read from the very report ``--json`` prints, never recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any, Final
+
+from scenestore_cli.reports.page import Section, human_bytes, render_page
+from scenestore_cli.reports.svg import Bar, bar_chart, top_with_rest
+
+TOP: Final = 10
+
+
+def _bytes_and_objects(bar: Bar) -> str:
+    return f"{human_bytes(bar.value)} in {bar.objects} objects"
+
+
+def _objects_and_bytes(bytes_by_label: dict[str, int]) -> Callable[[Bar], str]:
+    def describe(bar: Bar) -> str:
+        return f"{bar.value} objects, {human_bytes(bytes_by_label[bar.label])}"
+
+    return describe
+
+
+def user_bars(report: dict[str, Any], top: int = TOP) -> list[Bar]:
+    users = [Bar(user["user_id"], user["bytes"], user["objects"]) for user in report["users"]]
+    return top_with_rest(users, top, "user")
+
+
+def project_bars(report: dict[str, Any], top: int = TOP) -> list[Bar]:
+    projects = [
+        Bar(f"{user['user_id']}/{project['project_id']}", project["bytes"], project["objects"])
+        for user in report["users"]
+        for project in user["projects"]
+    ]
+    return top_with_rest(projects, top, "project")
+
+
+def kind_bars(report: dict[str, Any]) -> list[Bar]:
+    return [Bar(kind, tally["objects"]) for kind, tally in report["kinds"].items()]
+
+
+def layout_bars(report: dict[str, Any]) -> list[Bar]:
+    return [
+        Bar("layout (users/)", report["layout"]["bytes"], report["layout"]["objects"]),
+        Bar("legacy", report["legacy"]["bytes"], report["legacy"]["objects"]),
+    ]
+
+
+def _legacy_note(report: dict[str, Any]) -> str:
+    if report["user_id"] is None:
+        return "Legacy keys are the keys outside users/ (contract section 1); the migration moves them."
+    note = (
+        "Legacy keys carry no owner, so for one user the legacy bar is the legacy objects that user's documents "
+        "reference."
+    )
+    missing = report["legacy"].get("missing")
+    return note + (f" {missing} referenced legacy objects are missing." if missing else "")
+
+
+def usage_html(report: dict[str, Any], *, top: int = TOP) -> str:
+    scope = f"user {report['user_id']}" if report["user_id"] is not None else "the whole bucket"
+    legacy_note = _legacy_note(report)
+    kind_bytes = {kind: tally["bytes"] for kind, tally in report["kinds"].items()}
+    total = report["total"]
+    sections = [
+        Section(
+            f"Bytes per user (largest {top}, the rest summed)",
+            bar_chart("users", user_bars(report, top), _bytes_and_objects),
+            "per-user",
+        ),
+        Section(
+            f"Bytes per project (largest {top}, the rest summed)",
+            bar_chart("projects", project_bars(report, top), _bytes_and_objects)
+            + '<p class="note">Objects of a user outside any project are counted in the user\'s bar only.</p>',
+            "per-project",
+        ),
+        Section(
+            "Objects by kind (layout keys)",
+            bar_chart("kinds", kind_bars(report), _objects_and_bytes(kind_bytes)),
+            "by-kind",
+        ),
+        Section(
+            "Legacy against layout keys (bytes)",
+            bar_chart("layout", layout_bars(report), _bytes_and_objects) + f'<p class="note">{escape(legacy_note)}</p>',
+            "legacy-layout",
+        ),
+    ]
+    subtitle = f"bucket {report['bucket']}, {scope}: {total['objects']} objects, {human_bytes(total['bytes'])} listed"
+    return render_page("scenestore usage", subtitle, sections)
