@@ -1,6 +1,7 @@
 """Operator commands for deletion and usage (contract section 7).
 
-``delete-project`` / ``delete-scene`` run the very Lambda handlers locally, looping on continuations;
+``delete-project`` / ``delete-scene`` run the very Lambda handlers locally, looping on continuations, and refuse
+while the app's document still exists unless ``--force`` (``--dry-run`` counts what would go and deletes nothing);
 ``clear-bucket`` empties the bucket (or one prefix) only when ``--confirm`` repeats the configured bucket's
 name; ``usage`` reports objects and bytes per user and project. Every refusal happens before the first
 request that could delete anything, and exits 2.
@@ -13,17 +14,19 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import click
-from scenestore.errors import InvalidRequest
+from scenestore.errors import InvalidRequest, UsageError
+from scenestore.events import PROJECT, SCENE, Target
 from scenestore.keys import validate_id
 
 from scenestore_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    command,
     emit,
-    fail,
     handle_errors,
     json_option,
     load_services,
@@ -53,18 +56,6 @@ def _progress(as_json: bool, description: str) -> Iterator[ProgressCallback]:
         yield update
 
 
-@contextmanager
-def _infrastructure_errors(as_json: bool) -> Iterator[None]:
-    """S3 or MongoDB unreachable mid-command: one line and exit 1, not a traceback."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from pymongo.errors import PyMongoError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError, PyMongoError) as exc:
-        fail(f"{type(exc).__name__}: {exc}", EXIT_PARTIAL, as_json, "storage_unavailable")
-
-
 def _quiet_logs() -> None:
     """Handler log lines are for CloudWatch; on a terminal only warnings, unless asked for with the variable."""
     if "POWERTOOLS_LOG_LEVEL" not in os.environ:
@@ -73,47 +64,128 @@ def _quiet_logs() -> None:
         logger.setLevel(logging.WARNING)
 
 
-def _run_delete(target: str, event: dict[str, Any], as_json: bool) -> None:
-    from scenestore.cleanup import progress_listener
+force_option = click.option(
+    "--force", is_flag=True, help="Delete even though the document still exists (the app still shows it)."
+)
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Report the objects and bytes that would be deleted; delete nothing."
+)
 
-    from scenestore_cli.local.event_runner import invoke_until_complete, load_handler
 
-    load_services()  # a bad setting exits 2 here, naming the variable, before anything is deleted
+@dataclass(frozen=True)
+class DeleteTarget:
+    """What ``delete-project`` / ``delete-scene`` was asked to delete, validated."""
+
+    kind: Target
+    user_id: str
+    project_id: str
+    scene_id: str | None = None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The direct-invocation event of the delete function (contract section 5)."""
+        event = {"user_id": self.user_id, "project_id": self.project_id}
+        return event if self.scene_id is None else {**event, "scene_id": self.scene_id}
+
+    @property
+    def label(self) -> str:
+        scene = f"scene {self.scene_id} of " if self.scene_id is not None else ""
+        return f"{scene}project {self.project_id} (user {self.user_id})"
+
+    def document_exists(self, services: Any) -> bool:
+        """Whether the app still has the document: deleting its storage would break what the app shows."""
+        from scenestore.tenancy import find_project, find_scene_in
+
+        if self.scene_id is not None:
+            return find_scene_in(services.db, self.project_id, self.scene_id) is not None
+        return find_project(services.db, self.user_id, self.project_id) is not None
+
+
+def _run_delete(target: DeleteTarget, *, force: bool, dry_run: bool, as_json: bool) -> None:
+    """Refuse while the document lives (unless ``force``), else run the handler; ``dry_run`` only counts."""
+    services = load_services()  # a bad setting exits 2 here, naming the variable, before anything is deleted
     _quiet_logs()
-    handler = load_handler(target)
-    with _infrastructure_errors(as_json), _progress(as_json, f"deleting {target}") as bar, progress_listener(bar):
-        result = invoke_until_complete(handler, event)
+    exists = target.document_exists(services)
+    if exists and not (force or dry_run):
+        raise UsageError(
+            f"{target.label} still exists in MongoDB; nothing deleted. Deleting the document deletes its storage "
+            "(the event runner or the Atlas trigger does it); --dry-run shows what would go, --force deletes anyway"
+        )
+    action = "counting" if dry_run else "deleting"
+    with _progress(as_json, f"{action} {target.kind}") as bar:
+        result = _plan(target, bar) if dry_run else _delete(target, bar)
+    found = exists or bool(result["deleted_count"] or result["failed_count"])
+    result.update(dry_run=dry_run, document_exists=exists, found=found)
+    if not found:
+        result["warnings"] = []  # the plain message below says all there is to say
+        result["message"] = (
+            f"nothing to delete: no document and no objects for {target.label} under {result['prefix']} "
+            "(a typo in an id?)"
+        )
     emit(result, as_json, _human_delete)
     sys.exit(EXIT_PARTIAL if result["failed_count"] else EXIT_OK)
 
 
-@click.command("delete-project")
+def _delete(target: DeleteTarget, bar: ProgressCallback) -> dict[str, Any]:
+    """The very Lambda handler, re-invoked on its continuation until complete (as the deployed wiring does)."""
+    from scenestore.cleanup import progress_listener
+
+    from scenestore_cli.local.event_runner import invoke_until_complete, load_handler
+
+    with progress_listener(bar):
+        return invoke_until_complete(load_handler(target.kind), target.event)
+
+
+def _plan(target: DeleteTarget, bar: ProgressCallback) -> dict[str, Any]:
+    """The handler's own selection and reference checks, counting instead of deleting."""
+    from scenestore.cleanup import delete_target
+    from scenestore.events import parse_deletion_event
+
+    request = parse_deletion_event(target.event, expect=target.kind)
+    return delete_target(request, on_progress=bar, dry_run=True).to_dict()
+
+
+@command("delete-project")
 @click.argument("user_id")
 @click.argument("project_id")
+@force_option
+@dry_run_option
 @json_option
 @handle_errors
-def delete_project_command(user_id: str, project_id: str, as_json: bool) -> None:
-    """Delete USER_ID's project PROJECT_ID: its prefix and the legacy objects only it referenced."""
-    validate_id(user_id, "user_id")
-    validate_id(project_id, "project_id")
-    _run_delete("project", {"user_id": user_id, "project_id": project_id}, as_json)
+def delete_project_command(user_id: str, project_id: str, force: bool, dry_run: bool, as_json: bool) -> None:
+    """Delete USER_ID's project PROJECT_ID: its prefix and the legacy objects only it referenced.
+
+    Refused (exit 2) while the project's document still exists, unless --force.
+    """
+    target = DeleteTarget(PROJECT, validate_id(user_id, "user_id"), validate_id(project_id, "project_id"))
+    _run_delete(target, force=force, dry_run=dry_run, as_json=as_json)
 
 
-@click.command("delete-scene")
+@command("delete-scene")
 @click.argument("user_id")
 @click.argument("project_id")
 @click.argument("scene_id")
+@force_option
+@dry_run_option
 @json_option
 @handle_errors
-def delete_scene_command(user_id: str, project_id: str, scene_id: str, as_json: bool) -> None:
-    """Delete one scene's prefix and the legacy objects only it referenced."""
-    validate_id(user_id, "user_id")
-    validate_id(project_id, "project_id")
-    validate_id(scene_id, "scene_id")
-    _run_delete("scene", {"user_id": user_id, "project_id": project_id, "scene_id": scene_id}, as_json)
+def delete_scene_command(
+    user_id: str, project_id: str, scene_id: str, force: bool, dry_run: bool, as_json: bool
+) -> None:
+    """Delete one scene's prefix and the legacy objects only it referenced.
+
+    Refused (exit 2) while the scene's document still exists, unless --force.
+    """
+    target = DeleteTarget(
+        SCENE,
+        validate_id(user_id, "user_id"),
+        validate_id(project_id, "project_id"),
+        validate_id(scene_id, "scene_id"),
+    )
+    _run_delete(target, force=force, dry_run=dry_run, as_json=as_json)
 
 
-@click.command("clear-bucket")
+@command("clear-bucket")
 @click.option("--confirm", "confirm", required=True, metavar="BUCKET", help="Repeat the configured bucket's name.")
 @click.option("--prefix", default="", metavar="P", help="Only objects under P (must end with '/').")
 @click.option("--dry-run", is_flag=True, help="Count objects and bytes; delete nothing.")
@@ -132,7 +204,7 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
     check_prefix(prefix, allow_root=True)
     _quiet_logs()
     action = "counting" if dry_run else "deleting"
-    with _infrastructure_errors(as_json), _progress(as_json, action) as bar:
+    with _progress(as_json, action) as bar:
         report = delete_prefix(services.s3, bucket, prefix, dry_run=dry_run, allow_root=True, on_progress=bar)
     result: dict[str, Any] = {"bucket": bucket, "prefix": prefix, "dry_run": dry_run}
     if dry_run:
@@ -144,7 +216,7 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
     sys.exit(EXIT_PARTIAL if result["failed_count"] else EXIT_OK)
 
 
-@click.command("usage")
+@command("usage")
 @click.option("--user", "user_id", default=None, metavar="U", help="Only this user's projects.")
 @json_option
 @html_option
@@ -156,7 +228,7 @@ def usage_command(user_id: str | None, as_json: bool, html_file: HtmlFile) -> No
     if user_id is not None:
         validate_id(user_id, "user_id")
     services = load_services()
-    with _infrastructure_errors(as_json), _progress(as_json, "listing") as bar:
+    with _progress(as_json, "listing") as bar:
         report = storage_usage(services, user_id=user_id, on_progress=bar)
     if html_file is not None:
         from scenestore_cli.reports import usage_html, write_report
@@ -184,11 +256,19 @@ def _error_lines(result: dict[str, Any]) -> list[str]:
 
 
 def _human_delete(result: dict[str, Any]) -> str:
+    if not result["found"]:
+        return str(result["message"])
     what = f"scene {result['scene_id']} of " if result.get("scene_id") else ""
+    size = _human_bytes(result["total_bytes"])
+    if result["dry_run"]:
+        exists = " (its document still exists: the real run needs --force)" if result["document_exists"] else ""
+        return (
+            f"dry run: {what}project {result['project_id']} (user {result['user_id']}): would delete "
+            f"{result['deleted_count']} objects ({size}){exists}; nothing deleted"
+        )
     lines = [
         f"{what}project {result['project_id']} (user {result['user_id']}): "
-        f"deleted {result['deleted_count']} objects ({_human_bytes(result['total_bytes'])}), "
-        f"failed {result['failed_count']}"
+        f"deleted {result['deleted_count']} objects ({size}), failed {result['failed_count']}"
     ]
     lines += [f"  note    {w['code']}: {w['message']}" for w in result.get("warnings", [])]
     lines += _error_lines(result)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import click
 from scenestore.db import ensure_indexes
 
-from scenestore_cli.common import emit, handle_errors, json_option, load_services
+from scenestore_cli.common import command, emit, handle_errors, json_option, load_services
 
 
-@click.command("ensure-indexes")
+@command("ensure-indexes")
 @json_option
 @handle_errors
 def ensure_indexes_command(as_json: bool) -> None:

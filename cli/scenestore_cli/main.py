@@ -8,6 +8,8 @@ import os
 import click
 from scenestore import __version__
 
+from scenestore_cli.common import Command
+
 #: Command modules, each exposing ``commands: list[click.Command]``.
 COMMAND_MODULES = ("serve", "token", "delete", "migrate", "indexes")
 
@@ -22,6 +24,8 @@ def _register() -> None:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"scenestore_cli.{name}")
         for command in module.commands:
+            if not isinstance(command, Command):  # the "option given twice" rule holds for every command
+                raise TypeError(f"{command.name} must be declared with scenestore_cli.common.command")
             cli.add_command(command)
 
 

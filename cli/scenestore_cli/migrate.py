@@ -16,6 +16,7 @@ import click
 from scenestore_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    command,
     emit,
     handle_errors,
     json_option,
@@ -60,7 +61,7 @@ def _human_rollback(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("migrate")
+@command("migrate")
 @click.option("--dry-run", is_flag=True, help="Report what would move; change nothing (not even run records).")
 @click.option("--batch-size", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--shards", type=click.IntRange(1, 256), default=1, show_default=True, help="Ranges run concurrently.")
@@ -130,7 +131,7 @@ def _human_verify(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("verify")
+@command("verify")
 @json_option
 @html_option
 @handle_errors

@@ -11,10 +11,10 @@ from typing import Any
 import click
 from scenestore.settings import DEFAULT_API_PORT, DEFAULT_MONGO_PORT, DEFAULT_S3_PORT, get_settings
 
-from scenestore_cli.common import handle_errors, json_option
+from scenestore_cli.common import command, handle_errors, json_option
 
 
-@click.command("serve")
+@command("serve")
 @click.option("--demo", is_flag=True, help="Seed a demo user with legacy and new-layout data; print a token.")
 @click.option("--s3-port", type=click.IntRange(1, 65535), default=DEFAULT_S3_PORT, show_default=True)
 @click.option("--mongo-port", type=click.IntRange(1, 65535), default=DEFAULT_MONGO_PORT, show_default=True)

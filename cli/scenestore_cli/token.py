@@ -7,10 +7,10 @@ from scenestore.keys import validate_id
 from scenestore.settings import get_settings
 from scenestore.tokens import issue_token
 
-from scenestore_cli.common import emit, handle_errors, json_option
+from scenestore_cli.common import command, emit, handle_errors, json_option
 
 
-@click.command("token")
+@command("token")
 @click.argument("user_id")
 @click.option("--ttl", type=click.IntRange(1, 30 * 24 * 3600), default=3600, show_default=True, help="Lifetime, s.")
 @json_option

@@ -75,12 +75,20 @@ def require_project(db: Database[dict[str, Any]], user_id: str, project_id: str)
 
 def require_scene(db: Database[dict[str, Any]], user_id: str, project_id: str, scene_id: str) -> dict[str, Any]:
     """The scene, which must belong to the caller's project ``project_id`` (its ``project_id`` field)."""
-    validate_id(scene_id, "scene_id")
     require_project(db, user_id, project_id)
+    scene = find_scene_in(db, project_id, scene_id)
+    if scene is None:
+        raise NotFound(_SCENE_NOT_FOUND)
+    return scene
+
+
+def find_scene_in(db: Database[dict[str, Any]], project_id: str, scene_id: str) -> dict[str, Any] | None:
+    """The scene ``scene_id`` of project ``project_id`` (whoever owns the project), or ``None``."""
+    validate_id(scene_id, "scene_id")
     for doc in db[SCENES].find(id_filter(scene_id), {"project_id": 1, "media": 1, "audio": 1}):
         if _same_id(doc["_id"], scene_id) and str(doc.get("project_id")) == project_id:
             return doc
-    raise NotFound(_SCENE_NOT_FOUND)
+    return None
 
 
 def require_key_access(db: Database[dict[str, Any]], user_id: str, key: object) -> str:
