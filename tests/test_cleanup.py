@@ -10,7 +10,7 @@ from scenestore.cleanup import delete_target
 from scenestore.events import DeletionRequest
 from scenestore.services import Services
 
-from tests.support.delete import audio, image, keys_in, output, project_doc, put_objects, scene_doc
+from tests.support.seed import add_project, add_scene, audio, image, keys_in, output, put_objects, scene_doc
 
 
 def project(user: str, project_id: str, **kw: object) -> DeletionRequest:
@@ -65,9 +65,9 @@ def test_project_legacy_keys_of_its_remaining_scenes_go_shared_ones_stay(service
     db = services.db
     db.scenes.insert_many(
         [
-            scene_doc("s1", "p", media="own-a.jpg", audio_key="narr/own.mp3"),
+            scene_doc("s1", "p", media="own-a.jpg", audio="narr/own.mp3"),
             scene_doc("s2", "p", media="shared.jpg"),
-            scene_doc("s3", "p", media="media/own-b.jpg", audio_key=image("u", "other", "s9")),  # layout key elsewhere
+            scene_doc("s3", "p", media="media/own-b.jpg", audio=image("u", "other", "s9")),  # layout key elsewhere
             scene_doc("x1", "other", media="shared.jpg"),  # another project's scene still uses it
         ]
     )
@@ -84,8 +84,8 @@ def test_project_legacy_keys_of_its_remaining_scenes_go_shared_ones_stay(service
 
 def test_legacy_key_shared_with_a_sibling_scene_is_kept_when_one_scene_goes(services: Services) -> None:
     put_objects(services, ["both.jpg", "mine.mp3", image("u", "p", "s1")])
-    services.db.projects.insert_one(project_doc("p", "u"))
-    services.db.scenes.insert_one(scene_doc("s2", "p", media="both.jpg"))
+    add_project(services, "p", "u")
+    add_scene(services, "s2", "p", media="both.jpg")
     request = scene(None, "p", "s1", pre_image_refs=("both.jpg", "mine.mp3"), source="atlas")
 
     result = delete_target(request, services=services).to_dict()
@@ -97,7 +97,7 @@ def test_legacy_key_shared_with_a_sibling_scene_is_kept_when_one_scene_goes(serv
 
 def test_legacy_key_also_used_as_another_projects_output_is_kept(services: Services) -> None:
     put_objects(services, ["film.mp4"])
-    services.db.projects.insert_one(project_doc("other", "u2", output_key_="film.mp4"))
+    add_project(services, "other", "u2", output="film.mp4")
     result = delete_target(project("u", "p", pre_image_refs=("film.mp4",)), services=services).to_dict()
     assert keys_in(services) == {"film.mp4"}
     assert result["deleted_count"] == 0
@@ -112,7 +112,7 @@ def test_missing_legacy_objects_are_not_counted(services: Services) -> None:
 
 def test_redelivery_reports_zero_and_no_error(services: Services) -> None:
     put_objects(services, ["legacy.jpg", image("u", "p", "s1"), output("u", "p")])
-    services.db.scenes.insert_one(scene_doc("s1", "p", media="legacy.jpg"))
+    add_scene(services, "s1", "p", media="legacy.jpg")
     request = project("u", "p", pre_image_refs=())
     first = delete_target(request, services=services).to_dict()
     second = delete_target(request, services=services).to_dict()
@@ -124,7 +124,7 @@ def test_redelivery_reports_zero_and_no_error(services: Services) -> None:
 def test_scene_gone_without_pre_image_deletes_prefix_and_says_legacy_is_unknown(services: Services) -> None:
     """The app's SceneDeleted after the fact: the prefix goes, legacy refs cannot be known, nothing else goes."""
     put_objects(services, ["maybe-its.jpg", image("u", "p", "s1")])
-    services.db.projects.insert_one(project_doc("p", "u"))
+    add_project(services, "p", "u")
 
     result = delete_target(scene("u", "p", "s1", source="eventbridge"), services=services).to_dict()
 
@@ -137,8 +137,8 @@ def test_scene_gone_without_pre_image_deletes_prefix_and_says_legacy_is_unknown(
 def test_scene_still_existing_uses_its_document(services: Services) -> None:
     """A direct invocation while the scene document exists: its own legacy keys are the scene's."""
     put_objects(services, ["scene-own.jpg", image("u", "p", "s1")])
-    services.db.projects.insert_one(project_doc("p", "u"))
-    services.db.scenes.insert_one(scene_doc("s1", "p", media="scene-own.jpg"))
+    add_project(services, "p", "u")
+    add_scene(services, "s1", "p", media="scene-own.jpg")
 
     result = delete_target(scene("u", "p", "s1"), services=services).to_dict()
 
@@ -161,8 +161,8 @@ def test_scene_of_a_deleted_project_handles_its_legacy_keys_and_leaves_the_prefi
 def test_project_of_another_user_keeps_that_projects_legacy_objects(services: Services) -> None:
     """delete-project alice P where P is bob's live project: alice's (empty) prefix only, bob's data stays."""
     put_objects(services, ["bobs.jpg", image("bob", "P", "s1"), image("alice", "P", "s1")])
-    services.db.projects.insert_one(project_doc("P", "bob"))
-    services.db.scenes.insert_one(scene_doc("s1", "P", media="bobs.jpg"))
+    add_project(services, "P", "bob")
+    add_scene(services, "s1", "P", media="bobs.jpg")
 
     result = delete_target(project("alice", "P"), services=services).to_dict()
 
@@ -178,8 +178,8 @@ def test_objectid_project_and_default_owner(services: Services) -> None:
     oid = ObjectId()
     pid = str(oid)
     put_objects(services, ["old-out.mp4", "old-scene.jpg", output("default", pid)])
-    services.db.projects.insert_one(project_doc(oid, None, output_key_="old-out.mp4"))
-    services.db.scenes.insert_one(scene_doc(ObjectId(), pid, media="old-scene.jpg"))
+    add_project(services, oid, None, output="old-out.mp4")
+    add_scene(services, ObjectId(), pid, media="old-scene.jpg")
 
     result = delete_target(project("default", pid), services=services).to_dict()
 

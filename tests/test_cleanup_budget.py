@@ -19,8 +19,8 @@ from scenestore.events import DeletionRequest
 from scenestore.services import Services
 
 from functions.delete_project.handler import lambda_handler as delete_project
-from tests.support.delete import image, keys_in, put_objects, scene_doc
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.seed import add_scene, image, keys_in, put_objects, scene_doc
 
 ZERO_BUDGET_MS = int(DELETE_MARGIN_SECONDS * 1000)
 
@@ -47,7 +47,7 @@ def test_tiny_budget_takes_several_invocations_and_deletes_everything_exactly_on
     legacy = ["old/a.jpg", "old/b.jpg", "old/c.mp3"]
     written = put_objects(services, prefix_keys + legacy + ["keep.jpg", image("u", "p2", "s1")])
     services.db.scenes.insert_many(
-        [scene_doc("s1", "p", media="old/a.jpg", audio_key="old/c.mp3"), scene_doc("s2", "p", media="old/b.jpg")]
+        [scene_doc("s1", "p", media="old/a.jpg", audio="old/c.mp3"), scene_doc("s2", "p", media="old/b.jpg")]
     )
 
     results = run_handler_until_complete({"user_id": "u", "project_id": "p"})
@@ -66,7 +66,7 @@ def test_legacy_phase_resumes_batch_by_batch(services: Services) -> None:
     """Legacy keys are handled in sorted batches; each continuation skips the batches already handled."""
     legacy = [f"legacy/{c}.jpg" for c in "abcde"]
     put_objects(services, [*legacy, "legacy/shared.jpg", image("u", "p", "s1")])
-    services.db.scenes.insert_one(scene_doc("other", "q", media="legacy/shared.jpg"))
+    add_scene(services, "other", "q", media="legacy/shared.jpg")
     request = DeletionRequest(
         target="project", user_id="u", project_id="p", pre_image_refs=(*legacy, "legacy/shared.jpg"), source="atlas"
     )

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from scenestore.services import Services
 from scenestore_cli.delete import clear_bucket_command, delete_project_command, delete_scene_command
 
-from tests.support.delete import image, keys_in, output, project_doc, put_objects, scene_doc
+from tests.support.seed import add_project, add_scene, image, keys_in, output, put_objects
 
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 
@@ -42,7 +42,7 @@ def run_cli(cli_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 
 def test_delete_project_json_exit_0(services: Services, cli_env: dict[str, str]) -> None:
     put_objects(services, [image("u", "p1", "s1"), output("u", "p1"), "owned.jpg", image("u", "p10", "s1")])
-    services.db.scenes.insert_one(scene_doc("s1", "p1", media="owned.jpg"))
+    add_scene(services, "s1", "p1", media="owned.jpg")
 
     done = run_cli(cli_env, "delete-project", "u", "p1", "--json")
 
@@ -77,7 +77,7 @@ def test_clear_bucket_wrong_confirm_exits_2_and_deletes_nothing(services: Servic
 
 def test_delete_scene_human_output_and_exit_0(services: Services, invoke: Any) -> None:
     put_objects(services, [image("u", "p", "s1"), image("u", "p", "s10")])
-    services.db.projects.insert_one(project_doc("p", "u"))
+    add_project(services, "p", "u")
     done = invoke(delete_scene_command, "u", "p", "s1")
     assert done.exit_code == 0
     assert "deleted 1 objects" in done.output
@@ -110,10 +110,12 @@ def test_delete_with_failures_exits_1(services: Services, invoke: Any) -> None:
     """Injected per-key failure (the local S3 server never fails a key): partial failure is exit 1."""
     from scenestore.services import use_services
 
-    from tests.support.delete import FaultyS3, with_s3
+    from tests.support.s3faults import FaultyS3, with_s3
 
     put_objects(services, [image("u", "p", "s1"), image("u", "p", "s2")])
-    with use_services(with_s3(services, FaultyS3(services.s3, fail_keys={image("u", "p", "s2")}))):
+    faulty = FaultyS3(services.s3)
+    faulty.fail_keys({image("u", "p", "s2")}, "AccessDenied")
+    with use_services(with_s3(services, faulty)):
         done = invoke(delete_project_command, "u", "p", "--json")
     assert done.exit_code == 1
     result = json.loads(done.output)

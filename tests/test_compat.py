@@ -17,7 +17,8 @@ from scenestore.compat import R2Storage
 from scenestore.errors import InvalidFilename, InvalidId, InvalidKey, InvalidRequest
 from scenestore.services import Services
 
-from tests.support.s3faults import FaultyClient, layout_keys, remaining, seed
+from tests.support.s3faults import FaultyS3
+from tests.support.seed import keys_in, layout_keys, put_objects, varied
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ def test_upload_file_failures_are_reported_not_raised(storage: R2Storage, servic
     assert not ok and message.startswith("invalid_id")
     ok, message = run(storage.upload_file(str(local), user_id="u", project_id="p", scene_id="s"))
     assert not ok and "file_type" in message
-    assert remaining(services) == []
+    assert keys_in(services) == set()
 
 
 def test_upload_file_content_bytes_and_file_objects(storage: R2Storage, services: Services) -> None:
@@ -210,8 +211,8 @@ def test_download_delete_and_url(storage: R2Storage, services: Services, tmp_pat
 # -- deletes -------------------------------------------------------------------------------------------
 def test_delete_project_files_is_exact(storage: R2Storage, services: Services) -> None:
     doomed = layout_keys(25, "p1")
-    total = seed(services, doomed)
-    seed(services, [*layout_keys(3, "p10"), "users/u/projects/p1.png", "legacy.jpg"])
+    total = put_objects(services, doomed, varied)
+    put_objects(services, [*layout_keys(3, "p10"), "users/u/projects/p1.png", "legacy.jpg"], varied)
     result = run(storage.delete_project_files("u", "p1"))
     assert {k: result[k] for k in ("deleted_count", "failed_count", "total_bytes", "errors")} == {
         "deleted_count": 25,
@@ -220,45 +221,46 @@ def test_delete_project_files_is_exact(storage: R2Storage, services: Services) -
         "errors": [],
     }
     assert result["success"] is True and result["prefix"] == "users/u/projects/p1/"
-    assert sorted(remaining(services)) == sorted([*layout_keys(3, "p10"), "users/u/projects/p1.png", "legacy.jpg"])
+    assert sorted(keys_in(services)) == sorted([*layout_keys(3, "p10"), "users/u/projects/p1.png", "legacy.jpg"])
 
 
 def test_delete_scene_files_is_exact(storage: R2Storage, services: Services) -> None:
     keys = layout_keys(30, "p1")  # scenes s0000, s0001, s0002
-    seed(services, [*keys, "users/u/projects/p1/scenes/s00010/image/x.png"])
+    put_objects(services, [*keys, "users/u/projects/p1/scenes/s00010/image/x.png"], varied)
     result = run(storage.delete_scene_files("u", "p1", "s0001"))
     assert (result["deleted_count"], result["failed_count"]) == (10, 0)
-    assert len(remaining(services)) == 21
+    assert len(keys_in(services)) == 21
 
 
 @pytest.mark.parametrize("prefix", ["", "users/u/projects/p1", "users"])
 def test_delete_directory_refuses_the_bucket_and_open_prefixes(
     storage: R2Storage, services: Services, prefix: str
 ) -> None:
-    seed(services, ["users/u/projects/p1/x.png", "users/u/projects/p10/x.png", "a.jpg"])
+    put_objects(services, ["users/u/projects/p1/x.png", "users/u/projects/p10/x.png", "a.jpg"], varied)
     with pytest.raises(InvalidRequest):
         run(storage.delete_directory(prefix))
-    assert len(remaining(services)) == 3
+    assert len(keys_in(services)) == 3
 
 
 def test_delete_directory_reports_failed_keys(services: Services) -> None:
     """Fault injection: DeleteObjects fails two keys on every attempt (moto never does)."""
     keys = layout_keys(40, "p1")
-    seed(services, keys)
-    client = FaultyClient(services.s3)
-    client.fail_always = {keys[5], keys[33]}
+    put_objects(services, keys, varied)
+    stuck = {keys[5], keys[33]}
+    client = FaultyS3(services.s3)
+    client.fail_keys(stuck, "InternalError")
     storage = R2Storage(client=client, bucket=services.settings.bucket)  # type: ignore[arg-type]
     result = run(storage.delete_directory("users/u/projects/p1/"))
     assert (result["deleted_count"], result["failed_count"], result["success"]) == (38, 2, False)
-    assert sorted(e["key"] for e in result["errors"]) == sorted(client.fail_always)
+    assert sorted(e["key"] for e in result["errors"]) == sorted(stuck)
     assert all(set(e) == {"key", "code", "message"} for e in result["errors"])
 
 
 def test_deleting_does_not_block_the_event_loop(services: Services) -> None:
     """Fault injection (slowness only): each DeleteObjects takes 0.3 s; the loop keeps ticking meanwhile."""
-    seed(services, layout_keys(20, "p1"))
-    client = FaultyClient(services.s3)
-    client.delay = 0.3
+    put_objects(services, layout_keys(20, "p1"), varied)
+    client = FaultyS3(services.s3)
+    client.delay("delete_objects", 0.3)
     storage = R2Storage(client=client, bucket=services.settings.bucket)  # type: ignore[arg-type]
 
     async def scenario() -> tuple[int, dict[str, Any]]:

@@ -15,9 +15,9 @@ from scenestore.services import Services
 
 from functions.delete_project.handler import lambda_handler as delete_project
 from functions.delete_scene.handler import lambda_handler as delete_scene
-from tests.support.delete import atlas_event, audio, image, keys_in, output, project_doc, put_objects, scene_doc
-from tests.support.events import load_event
+from tests.support.events import atlas_event, load_event
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.seed import add_project, audio, image, keys_in, output, put_objects, scene_doc
 
 RESULT_KEYS = {"user_id", "project_id", "deleted_count", "failed_count", "total_bytes", "errors", "complete"}
 
@@ -39,7 +39,7 @@ def test_eventbridge_project_deleted(services: Services, lambda_context: FakeLam
 
 def test_eventbridge_scene_deleted(services: Services, lambda_context: FakeLambdaContext) -> None:
     put_objects(services, [image("user-1", "p1", "s1"), audio("user-1", "p1", "s1"), image("user-1", "p1", "s10")])
-    services.db.projects.insert_one(project_doc("p1", "user-1"))
+    add_project(services, "p1", "user-1")
 
     result = delete_scene(load_event("eventbridge_scene_deleted"), lambda_context)
 
@@ -63,7 +63,7 @@ def test_atlas_project_delete_with_pre_image(services: Services, lambda_context:
 
 def test_atlas_scene_delete_with_pre_image(services: Services, lambda_context: FakeLambdaContext) -> None:
     put_objects(services, [image("user-1", "p1", "s1"), "media/beach.jpg", "narration-1.mp3", "media/other.jpg"])
-    services.db.projects.insert_one(project_doc("p1", "user-1"))
+    add_project(services, "p1", "user-1")
 
     result = delete_scene(atlas_event("atlas_scene_delete", services), lambda_context)
 
@@ -109,7 +109,7 @@ def test_bench_call_shape(services: Services, lambda_context: FakeLambdaContext)
 def test_atlas_event_re_invoked_with_its_continuation(services: Services) -> None:
     """The runner's and the deployed wiring's re-invocation: the same event plus ``continuation``."""
     put_objects(services, [image("user-1", "p1", "s1"), "media/beach.jpg", "narration-1.mp3"])
-    services.db.projects.insert_one(project_doc("p1", "user-1"))
+    add_project(services, "p1", "user-1")
     event = atlas_event("atlas_scene_delete", services)
     results = []
     for _ in range(10):

@@ -14,7 +14,7 @@ import pytest
 from scenestore.services import Services
 from scenestore_cli.local.event_runner import STATE_COLLECTION, EventRunner, change_to_event, invoke_until_complete
 
-from tests.support.delete import image, keys_in, output, project_doc, put_objects, scene_doc
+from tests.support.seed import add_project, image, keys_in, output, project_doc, put_objects, scene_doc
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,7 +41,7 @@ def test_deleting_a_project_document_removes_its_objects(services: Services, run
     WHEN the project document is deleted THEN its prefix and owned legacy object are gone within seconds."""
     put_objects(services, [image("u", "p1", "s1"), output("u", "p1"), "owned.jpg", "shared.jpg"])
     put_objects(services, [image("u", "p10", "s1")])
-    services.db.projects.insert_many([project_doc("p1", "u", output_key_="shared.jpg"), project_doc("p10", "u")])
+    services.db.projects.insert_many([project_doc("p1", "u", output="shared.jpg"), project_doc("p10", "u")])
     services.db.scenes.insert_many(
         [scene_doc("s1", "p1", media="owned.jpg"), scene_doc("x", "p10", media="shared.jpg")]
     )
@@ -54,8 +54,8 @@ def test_deleting_a_project_document_removes_its_objects(services: Services, run
 
 def test_deleting_a_scene_document_removes_its_objects(services: Services, runner: EventRunner) -> None:
     put_objects(services, [image("u", "p", "s1"), image("u", "p", "s10"), "scene-legacy.mp3"])
-    services.db.projects.insert_one(project_doc("p", "u"))
-    services.db.scenes.insert_many([scene_doc("s1", "p", audio_key="scene-legacy.mp3"), scene_doc("s10", "p")])
+    add_project(services, "p", "u")
+    services.db.scenes.insert_many([scene_doc("s1", "p", audio="scene-legacy.mp3"), scene_doc("s10", "p")])
 
     services.db.scenes.delete_one({"_id": "s1"})
 
@@ -162,7 +162,7 @@ def test_stopping_in_the_middle_of_a_deletion_leaves_it_for_the_next_runner(serv
     runner uses the real handler.
     """
     put_objects(services, [image("u", "p", "s1")])
-    services.db.projects.insert_one(project_doc("p", "u"))
+    add_project(services, "p", "u")
     calls: list[dict[str, Any]] = []
 
     def endless(event: dict[str, Any], context: Any) -> dict[str, Any]:

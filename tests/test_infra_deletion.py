@@ -19,7 +19,6 @@ from scenestore.cleanup import DELETE_MARGIN_SECONDS
 from scenestore.services import Services
 
 from tests.support.asl import Execution, StateMachine, load_definition, placeholders
-from tests.support.delete import image, keys_in, output, put_objects, scene_doc
 from tests.support.events import load_event
 from tests.support.infra import (
     Resolver,
@@ -29,6 +28,7 @@ from tests.support.infra import (
     state_machine_definition_path,
 )
 from tests.support.lambda_context import FakeLambdaContext
+from tests.support.seed import add_project, image, keys_in, output, put_objects, scene_doc
 
 ATLAS_PROJECT_ID = "65a5091c2f8e4b0012345678"  # tests/events/atlas_project_delete.json
 PROJECT_SAMPLES = ["eventbridge_project_deleted", "atlas_project_delete", "atlas_project_delete_no_preimage"]
@@ -244,7 +244,7 @@ def test_project_samples_delete_through_the_rule_they_match(services: Services, 
     project = ATLAS_PROJECT_ID if sample.startswith("atlas") else "p1"
     objects = seed_project(services, user, project)
     if sample.startswith("atlas"):
-        services.db.projects.insert_one({"_id": ObjectId("65a5091c2f8e4b00123456ff"), "user_id": user})
+        add_project(services, ObjectId("65a5091c2f8e4b00123456ff"), user)
 
     started = deliver(stack_resolver(services), sample_for(services, sample))
 
@@ -264,7 +264,7 @@ def test_scene_samples_delete_the_scene_only(services: Services, sample: str) ->
     doomed = {image(user, project, "s1"), "media/beach.jpg", "narration-1.mp3"}
     kept = {image(user, project, "s10"), image(user, project, "s2"), output(user, project)}
     put_objects(services, doomed | kept)
-    services.db.projects.insert_one({"_id": project, "user_id": user})
+    add_project(services, project, user)
 
     started = deliver(stack_resolver(services), sample_for(services, sample))
 

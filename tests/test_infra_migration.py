@@ -25,7 +25,8 @@ from scenestore.services import Services
 from tests.support.asl import StateMachine, StatesError, load_definition, placeholders
 from tests.support.infra import Resolver, load_handler, logical_id, resources, state_machine_definition_path
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.migration import Seeder, assert_converged, references, snapshot
+from tests.support.migration import assert_converged, snapshot
+from tests.support.seed import Seeder, references
 
 MACHINE = "MigrationStateMachine"
 

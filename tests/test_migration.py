@@ -13,15 +13,8 @@ from scenestore.migration.journal import JOURNAL
 from scenestore.migration.runs import RUNS
 from scenestore.services import Services
 
-from tests.support.migration import (
-    Seeder,
-    assert_converged,
-    assert_references_intact,
-    options,
-    request,
-    run_to_end,
-    snapshot,
-)
+from tests.support.migration import assert_converged, assert_references_intact, options, request, run_to_end, snapshot
+from tests.support.seed import Seeder
 
 
 def _key(services: Services, collection: str, doc_id: Any, field: str) -> Any:

@@ -21,7 +21,8 @@ from scenestore.migration.journal import JOURNAL, count_applied
 from scenestore.migration.runs import RUNS
 from scenestore.services import Services
 
-from tests.support.migration import Seeder, assert_converged, assert_references_intact, snapshot
+from tests.support.migration import assert_converged, assert_references_intact, snapshot
+from tests.support.seed import Seeder
 
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 

@@ -24,7 +24,6 @@ from scenestore.migration.runs import RUNS
 from scenestore.services import Services
 
 from tests.support.migration import (
-    Seeder,
     SimulatedCrash,
     assert_converged,
     assert_references_intact,
@@ -34,6 +33,7 @@ from tests.support.migration import (
     request,
     run_to_end,
 )
+from tests.support.seed import Seeder
 
 MOVES = 8  # references that move in the dataset below
 

@@ -12,7 +12,8 @@ from scenestore.services import Services
 
 from functions.migrate_batch.handler import lambda_handler
 from tests.support.lambda_context import FakeLambdaContext
-from tests.support.migration import Seeder, assert_converged
+from tests.support.migration import assert_converged
+from tests.support.seed import Seeder
 
 OUTPUT_KEYS = {"run_id", "cursor", "done", "scanned", "migrated", "skipped", "failed", "bytes_copied", "errors"}
 

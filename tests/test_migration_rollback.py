@@ -16,7 +16,6 @@ from scenestore.services import Services
 
 from tests.support.migration import (
     TEST_CONFIG,
-    Seeder,
     SimulatedCrash,
     assert_references_intact,
     crash_at,
@@ -26,6 +25,7 @@ from tests.support.migration import (
     run_to_end,
     snapshot,
 )
+from tests.support.seed import Seeder
 
 
 def dataset(services: Services) -> Seeder:

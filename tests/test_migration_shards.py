@@ -18,7 +18,8 @@ from scenestore.migration.scan import ShardReader
 from scenestore.migration.shards import Shard, check_coverage, plan
 from scenestore.services import Services
 
-from tests.support.migration import Seeder, assert_converged, run_to_end
+from tests.support.migration import assert_converged, run_to_end
+from tests.support.seed import Seeder
 
 MIXED_IDS: list[Any] = [
     *(ObjectId() for _ in range(17)),

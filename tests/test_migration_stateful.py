@@ -21,7 +21,6 @@ from scenestore.migration import migrate_batch
 from scenestore.services import Services
 
 from tests.support.migration import (
-    Seeder,
     SimulatedCrash,
     assert_converged,
     assert_references_intact,
@@ -31,6 +30,7 @@ from tests.support.migration import (
     request,
     run_to_end,
 )
+from tests.support.seed import Seeder
 
 STAGES = ["planned", "intent", "copied_one", "copied", "verified", "updated", "deleted", "journaled", "committed"]
 

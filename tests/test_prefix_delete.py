@@ -24,25 +24,26 @@ from scenestore.prefix_delete import (
 )
 from scenestore.services import Services
 
-from tests.support.s3faults import P1, FaultyClient, layout_keys, remaining, seed
+from tests.support.s3faults import FaultyS3
+from tests.support.seed import P1, keys_in, layout_keys, put_objects, varied
 
 
 # -- prefix rules --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad", ["", "users/u/projects/p1", "users/u", 3, None])
 def test_an_empty_or_open_prefix_is_refused(services: Services, bad: Any) -> None:
-    seed(services, ["users/u/projects/p1/x.png", "users/u/projects/p10/x.png", "legacy.jpg"])
+    put_objects(services, ["users/u/projects/p1/x.png", "users/u/projects/p10/x.png", "legacy.jpg"], varied)
     with pytest.raises(InvalidRequest):
         delete_prefix(services.s3, services.settings.bucket, bad)
     with pytest.raises(InvalidRequest):
         check_prefix(bad)
-    assert len(remaining(services)) == 3
+    assert len(keys_in(services)) == 3
 
 
 def test_the_empty_prefix_only_when_explicitly_allowed(services: Services) -> None:
-    total = seed(services, ["a.jpg", "media/b.jpg", "users/u/projects/p/output/c.mp4"])
+    total = put_objects(services, ["a.jpg", "media/b.jpg", "users/u/projects/p/output/c.mp4"], varied)
     report = delete_prefix(services.s3, services.settings.bucket, "", allow_root=True)
     assert (report.deleted_count, report.total_bytes, report.complete) == (3, total, True)
-    assert remaining(services) == []
+    assert keys_in(services) == set()
 
 
 def test_exactly_the_prefix_is_deleted(services: Services) -> None:
@@ -57,8 +58,8 @@ def test_exactly_the_prefix_is_deleted(services: Services) -> None:
         "p1/legacy.png",
         "media/users/u/projects/p1/x.png",
     ]
-    doomed_bytes = seed(services, doomed)
-    seed(services, neighbours)
+    doomed_bytes = put_objects(services, doomed, varied)
+    put_objects(services, neighbours, varied)
     report = delete_prefix(services.s3, services.settings.bucket, P1)
     assert report.to_dict() == {
         "deleted_count": len(doomed),
@@ -68,15 +69,15 @@ def test_exactly_the_prefix_is_deleted(services: Services) -> None:
         "complete": True,
         "continuation": None,
     }
-    assert sorted(remaining(services)) == sorted(neighbours)
+    assert sorted(keys_in(services)) == sorted(neighbours)
 
 
 def test_a_scene_prefix_leaves_its_siblings(services: Services) -> None:
     keys = layout_keys(40)  # scenes s0000..s0003, ten keys each
-    seed(services, [*keys, scene_key("u", "p1", "s00001", "image", "x.png")])
+    put_objects(services, [*keys, scene_key("u", "p1", "s00001", "image", "x.png")], varied)
     report = delete_prefix(services.s3, services.settings.bucket, scene_prefix("u", "p1", "s0001"))
     assert report.deleted_count == 10
-    left = remaining(services)
+    left = keys_in(services)
     assert not any(k.startswith(scene_prefix("u", "p1", "s0001")) for k in left)
     assert len(left) == 31
 
@@ -93,25 +94,25 @@ def test_keys_with_awkward_characters(services: Services) -> None:
         f"{P1}odd/quote\"'.png",
         f"{P1}odd/tab\there.png",
     ]
-    total = seed(services, keys, size_of=lambda i: i + 1)
-    seed(services, ["users/u/projects/p1 b/x.png"])
+    total = put_objects(services, keys, lambda i: b"x" * (i + 1))
+    put_objects(services, ["users/u/projects/p1 b/x.png"], varied)
     report = delete_prefix(services.s3, services.settings.bucket, P1)
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (len(keys), 0, total)
-    assert remaining(services) == ["users/u/projects/p1 b/x.png"]
+    assert keys_in(services) == {"users/u/projects/p1 b/x.png"}
 
 
 # -- volume ----------------------------------------------------------------------------------------------
 def test_thousands_of_objects_in_batches_of_1000(services: Services) -> None:
     keys = layout_keys(2600)
-    total = seed(services, keys)
-    seed(services, layout_keys(7, "p10"))
-    client = FaultyClient(services.s3)  # no fault configured: counts calls only
+    total = put_objects(services, keys, varied)
+    put_objects(services, layout_keys(7, "p10"), varied)
+    client = FaultyS3(services.s3)  # no fault configured: counts calls only
     report = delete_prefix(client, services.settings.bucket, P1)  # type: ignore[arg-type]
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (2600, 0, total)
     assert report.complete and report.continuation is None and report.errors == []
     assert sorted(client.batch_sizes) == [600, 1000, 1000]
-    assert remaining(services, P1) == []
-    assert len(remaining(services)) == 7
+    assert keys_in(services, P1) == set()
+    assert len(keys_in(services)) == 7
 
     again = delete_prefix(services.s3, services.settings.bucket, P1)  # redelivery is harmless
     assert again.to_dict() == DeleteReport().to_dict()
@@ -119,24 +120,24 @@ def test_thousands_of_objects_in_batches_of_1000(services: Services) -> None:
 
 def test_progress_callback_and_dry_run(services: Services) -> None:
     keys = layout_keys(120)
-    total = seed(services, keys)
+    total = put_objects(services, keys, varied)
     bucket = services.settings.bucket
     dry = delete_prefix(services.s3, bucket, P1, dry_run=True, page_size=50)
     assert (dry.deleted_count, dry.total_bytes) == (120, total)
-    assert len(remaining(services)) == 120
+    assert len(keys_in(services)) == 120
     seen: list[tuple[int, int]] = []
     report = delete_prefix(services.s3, bucket, P1, page_size=50, on_progress=lambda n, b: seen.append((n, b)))
     assert sorted(n for n, _ in seen) == [20, 50, 50]
     assert (sum(n for n, _ in seen), sum(b for _, b in seen)) == (120, total)
-    assert report.deleted_count == 120 and remaining(services) == []
+    assert report.deleted_count == 120 and keys_in(services) == set()
 
 
 def test_start_after_resumes_past_a_key(services: Services) -> None:
     keys = layout_keys(40)
-    seed(services, keys)
+    put_objects(services, keys, varied)
     report = delete_prefix(services.s3, services.settings.bucket, P1, start_after=keys[24])
     assert report.deleted_count == 15
-    assert remaining(services) == keys[:25]
+    assert sorted(keys_in(services)) == keys[:25]
 
 
 # -- failures ----------------------------------------------------------------------------------------
@@ -144,64 +145,66 @@ def test_per_key_failures_are_retried_then_reported(services: Services) -> None:
     """Fault injection: DeleteObjects reports InternalError for some keys, once or on every attempt."""
     keys = layout_keys(250)
     sizes = {k: i % 17 for i, k in enumerate(keys)}
-    seed(services, keys)
-    client = FaultyClient(services.s3)
-    client.fail_once = set(keys[10:40])
-    client.fail_always = {keys[3], keys[120], keys[249]}
+    put_objects(services, keys, varied)
+    flaky, stuck = set(keys[10:40]), {keys[3], keys[120], keys[249]}
+    client = FaultyS3(services.s3)
+    client.fail_keys(flaky, "InternalError", times=1)
+    client.fail_keys(stuck, "InternalError")
     report = delete_prefix(client, services.settings.bucket, P1, page_size=100, retry_backoff=0.001)  # type: ignore[arg-type]
     assert report.failed_count == 3
     assert report.deleted_count == 247
-    assert report.total_bytes == sum(size for k, size in sizes.items() if k not in client.fail_always)
-    assert sorted(e["key"] for e in report.errors) == sorted(client.fail_always)
+    assert report.total_bytes == sum(size for k, size in sizes.items() if k not in stuck)
+    assert sorted(e["key"] for e in report.errors) == sorted(stuck)
     for error in report.errors:
         assert error["code"] == "InternalError"
         assert error["message"] == "We encountered an internal error."
-    for key in client.fail_always:
+    for key in stuck:
         assert client.attempts[key] == KEY_RETRIES + 1
-    for key in client.fail_once:
+    for key in flaky:
         assert client.attempts[key] == 2
-    assert sorted(remaining(services)) == sorted(client.fail_always)
+    assert keys_in(services) == stuck
     assert report.complete
 
 
 def test_whole_request_throttling_is_retried(services: Services) -> None:
     """Fault injection: the first two DeleteObjects calls fail as a whole with SlowDown."""
     keys = layout_keys(60)
-    total = seed(services, keys)
-    client = FaultyClient(services.s3)
-    client.throttle_calls = 2
+    total = put_objects(services, keys, varied)
+    client = FaultyS3(services.s3)
+    client.fail("delete_objects", "SlowDown", times=2)
     report = delete_prefix(client, services.settings.bucket, P1, retry_backoff=0.001)  # type: ignore[arg-type]
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (60, 0, total)
-    assert client.delete_calls == 3
-    assert remaining(services) == []
+    assert client.calls["delete_objects"] == 3
+    assert keys_in(services) == set()
 
 
 def test_throttling_that_never_ends_is_reported_per_key(services: Services) -> None:
     """Fault injection: every DeleteObjects call is throttled; every key is reported, none is lost."""
     keys = layout_keys(30)
-    seed(services, keys)
-    client = FaultyClient(services.s3)
-    client.throttle_calls = 10**6
+    put_objects(services, keys, varied)
+    client = FaultyS3(services.s3)
+    client.fail("delete_objects", "SlowDown")  # never ends
     report = delete_prefix(client, services.settings.bucket, P1, retry_backoff=0.001)  # type: ignore[arg-type]
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (0, 30, 0)
     assert {e["code"] for e in report.errors} == {"SlowDown"}
     assert sorted(e["key"] for e in report.errors) == keys
-    assert client.delete_calls == KEY_RETRIES + 1
-    assert len(remaining(services)) == 30
+    assert client.calls["delete_objects"] == KEY_RETRIES + 1
+    assert len(keys_in(services)) == 30
 
 
 def test_errors_are_capped_but_counts_stay_exact(services: Services) -> None:
     """Fault injection: 150 keys fail on every attempt; the report lists 100 of them and counts 150."""
     keys = layout_keys(180)
-    seed(services, keys)
-    client = FaultyClient(services.s3)
-    client.fail_always = set(keys[:150])
+    put_objects(services, keys, varied)
+    stuck = set(keys[:150])
+    client = FaultyS3(services.s3)
+    client.fail_keys(stuck, "InternalError")
     report = delete_prefix(client, services.settings.bucket, P1, page_size=40, retry_backoff=0.001)  # type: ignore[arg-type]
     assert report.failed_count == 150
     assert len(report.errors) == MAX_REPORTED_ERRORS
-    assert {e["key"] for e in report.errors} <= client.fail_always
+    assert {e["key"] for e in report.errors} <= stuck
     assert report.deleted_count == 30
-    assert len(remaining(services)) == 150
+    assert len(keys_in(services)) == 150
 
 
 def test_merge_keeps_counts_exact_past_the_cap() -> None:
@@ -222,10 +225,10 @@ def test_a_time_budget_yields_a_continuation_that_finishes_the_job(services: Ser
     (12 pages, 2 workers, at most 4 pages in flight: submitting the last page needs >= 0.2 s)."""
     keys = layout_keys(600)
     sizes = {k: i % 17 for i, k in enumerate(keys)}
-    seed(services, keys)
-    seed(services, layout_keys(4, "p10"))
-    client = FaultyClient(services.s3)
-    client.delay = 0.05
+    put_objects(services, keys, varied)
+    put_objects(services, layout_keys(4, "p10"), varied)
+    client = FaultyS3(services.s3)
+    client.delay("delete_objects", 0.05)
     bucket = services.settings.bucket
 
     total = DeleteReport()
@@ -248,25 +251,25 @@ def test_a_time_budget_yields_a_continuation_that_finishes_the_job(services: Ser
             break
         assert report.continuation
         assert report.deleted_count >= 1  # progress on every call
-        left = remaining(services, P1)
+        left = keys_in(services, P1)
         assert all(key > report.continuation for key in left)  # nothing at or before it is left
         assert sum(sizes[k] for k in left) == sum(sizes.values()) - total.total_bytes
         continuation = report.continuation
         assert calls < 100
     assert calls >= 2
     assert (total.deleted_count, total.failed_count, total.total_bytes) == (600, 0, sum(sizes.values()))
-    assert remaining(services, P1) == []
-    assert len(remaining(services)) == 4
+    assert keys_in(services, P1) == set()
+    assert len(keys_in(services)) == 4
 
 
 def test_an_expired_budget_deletes_nothing_and_resumes_where_it_was(services: Services) -> None:
     """The caller decides about guaranteed progress (scenestore.cleanup wraps its deadline for that)."""
     keys = layout_keys(30)
-    seed(services, keys)
+    put_objects(services, keys, varied)
     bucket = services.settings.bucket
     report = delete_prefix(services.s3, bucket, P1, deadline=Deadline.after(0), start_after=keys[4])
     assert (report.deleted_count, report.complete, report.continuation) == (0, False, keys[4])
-    assert remaining(services) == keys
+    assert sorted(keys_in(services)) == keys
 
 
 # -- concurrency and memory ------------------------------------------------------------------------------
@@ -276,20 +279,22 @@ def test_pages_in_flight_are_bounded_and_overlap(services: Services) -> None:
     Memory is flat because at most ``2 * workers`` pages are listed but not yet deleted, however many
     objects the prefix holds; the deletes run concurrently with each other and with listing."""
     keys = layout_keys(400)
-    seed(services, keys)
-    client = FaultyClient(services.s3)
-    client.delay = 0.03
+    put_objects(services, keys, varied)
+    client = FaultyS3(services.s3)
+    client.delay("delete_objects", 0.03)
+    outstanding: list[int] = []  # after each page listed: pages listed but not yet deleted
+    client.after("list_objects_v2", lambda call: outstanding.append(call.n - client.completed["delete_objects"]))
     workers = 2
     report = delete_prefix(client, services.settings.bucket, P1, page_size=10, workers=workers)  # type: ignore[arg-type]
     assert report.deleted_count == 400
-    assert client.pages_listed >= 40
-    assert 2 <= client.max_outstanding <= 2 * workers
-    assert client.max_active == workers
+    assert client.calls["list_objects_v2"] >= 40
+    assert 2 <= max(outstanding) <= 2 * workers
+    assert client.max_active["delete_objects"] == workers
 
 
 def test_other_callers_of_the_client_still_get_botocore_parsing(services: Services) -> None:
     """The lean-parse hooks act only inside delete_prefix; a normal listing still has dates and ETags."""
-    seed(services, layout_keys(3) + layout_keys(2, "p2"))
+    put_objects(services, layout_keys(3) + layout_keys(2, "p2"), varied)
     delete_prefix(services.s3, services.settings.bucket, P1)
     listing = services.s3.list_objects_v2(Bucket=services.settings.bucket)
     assert [c["Key"] for c in listing["Contents"]] == layout_keys(2, "p2")
@@ -316,7 +321,7 @@ class _NoEvents:
 
 def test_without_the_hooks_botocore_parsing_gives_the_same_result(services: Services) -> None:
     keys = [f"{P1}odd/a b.png", f"{P1}odd/a+b.png", f"{P1}odd/100%.png", *layout_keys(20)]
-    total = seed(services, keys)
+    total = put_objects(services, keys, varied)
     report = delete_prefix(_NoEvents(services.s3), services.settings.bucket, P1, page_size=7)  # type: ignore[arg-type]
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (len(keys), 0, total)
-    assert remaining(services) == []
+    assert keys_in(services) == set()

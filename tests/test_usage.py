@@ -10,7 +10,7 @@ from scenestore.services import Services
 from scenestore_cli.delete import usage_command
 from scenestore_cli.usage import storage_usage
 
-from tests.support.delete import image, output, project_doc, put_objects, scene_doc
+from tests.support.seed import image, output, project_doc, put_objects, scene_doc
 
 
 def seed(services: Services) -> None:
@@ -18,8 +18,8 @@ def seed(services: Services) -> None:
     put_objects(services, [image("alice", "p10", "s1")], body=b"x" * 100)
     put_objects(services, [image("bob", "p1", "s1"), "users/bob/avatar.png"])
     put_objects(services, ["legacy/a.jpg", "b.mp3"], body=b"y" * 1000)
-    services.db.projects.insert_many([project_doc("p1", "alice", output_key_="b.mp3"), project_doc("q", "bob")])
-    services.db.scenes.insert_many([scene_doc("s1", "p1", media="legacy/a.jpg", audio_key="gone.mp3")])
+    services.db.projects.insert_many([project_doc("p1", "alice", output="b.mp3"), project_doc("q", "bob")])
+    services.db.scenes.insert_many([scene_doc("s1", "p1", media="legacy/a.jpg", audio="gone.mp3")])
 
 
 def test_whole_bucket_per_user_and_project_legacy_apart(services: Services) -> None:

@@ -7,7 +7,8 @@ from scenestore.migration import verify_storage
 from scenestore.migration.audit import count_legacy_references
 from scenestore.services import Services
 
-from tests.support.migration import Seeder, run_to_end
+from tests.support.migration import run_to_end
+from tests.support.seed import Seeder
 
 
 def test_a_consistent_bucket_is_ok_and_clean(services: Services) -> None:
