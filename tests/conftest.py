@@ -20,6 +20,9 @@ from scenestore_cli.local.stack import DevStack
 
 from tests.support.lambda_context import FakeLambdaContext
 
+#: Fixture modules, registered once for every test module (no re-exports).
+pytest_plugins = ["tests.support.presign"]
+
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "scenestore-test")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 

@@ -20,10 +20,9 @@ from scenestore_cli.local.api import ApiServer
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext
 
-from tests.support import presign as support
-from tests.support.presign import ALICE, add_project, add_scene
+from tests.support.presign import ALICE
+from tests.support.seed import add_project, add_scene
 
-api_server = support.api_server  # fixture
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key", "ignore::DeprecationWarning")
 
 OPENAPI = Path(__file__).resolve().parents[1] / "functions" / "presign" / "openapi.yaml"

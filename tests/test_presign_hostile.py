@@ -22,10 +22,9 @@ from scenestore.settings import MiB
 from scenestore.tokens import issue_media_token, issue_token
 from scenestore_cli.local.api import ApiServer, load_presign_app
 
-from tests.support import presign as support
-from tests.support.presign import ALICE, Api, add_project, add_scene
+from tests.support.presign import ALICE, Api
+from tests.support.seed import add_project, add_scene
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
 VALID = {"kind": "image", "scene_id": "s1", "filename": "photo.png", "content_type": "image/png", "size": 1000}

@@ -19,10 +19,8 @@ from scenestore.services import Services, use_services
 from scenestore_cli.local.api import ApiServer, load_presign_app
 from scenestore_cli.local.servers import free_port
 
-from tests.support import presign as support
 from tests.support.presign import ALICE, BOB, Api, seed_two_tenants
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
 ORIGINS = ("https://app.example.com", "http://localhost:3000")

@@ -17,10 +17,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from scenestore.services import Services
 
-from tests.support import presign as support
-from tests.support.presign import ALICE, SAMPLES, Api, add_project, add_scene
+from tests.support.presign import ALICE, SAMPLES, Api
+from tests.support.seed import add_project, add_scene
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
 

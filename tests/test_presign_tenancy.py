@@ -10,10 +10,9 @@ import pytest
 from scenestore.keys import output_key, scene_key
 from scenestore.services import Services
 
-from tests.support import presign as support
-from tests.support.presign import ALICE, BOB, Api, add_project, add_scene, seed_two_tenants
+from tests.support.presign import ALICE, BOB, Api, seed_two_tenants
+from tests.support.seed import add_project, add_scene
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
 

@@ -23,10 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from scenestore.services import Services, use_services
 from scenestore.tokens import MEDIA_SCOPE, MEDIA_TOKEN_TTL, issue_media_token, verify_token
 
-from tests.support import presign as support
-from tests.support.presign import ALICE, Api, add_project
+from tests.support.presign import ALICE, Api
+from tests.support.seed import add_project
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
 ISSUER = "https://auth.example.com/"

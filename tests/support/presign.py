@@ -1,9 +1,9 @@
-"""Fixtures and helpers for the presign function's tests: the app over real HTTP, documents, tokens.
+"""Fixtures and helpers for the presign function's tests: the app over real HTTP, tokens, sample files.
 
-Test modules re-export the fixtures they use (``api_server, api = support.api_server, support.api``).
-The HTTP server is the very ``ApiServer`` that ``scenestore serve`` runs, on a free port, once per session;
-it reads the process's services on every request, so each test's ``services`` fixture (fresh bucket and
-database) is what it talks to.
+``tests/conftest.py`` loads this module as a plugin, so its fixtures (``api_server``, ``api``) reach every
+test module; documents are seeded with ``tests.support.seed``. The HTTP server is the very ``ApiServer``
+that ``scenestore serve`` runs, on a free port, once per session; it reads the process's services on every
+request, so each test's ``services`` fixture (fresh bucket and database) is what it talks to.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scenestore_cli.local.api import ApiServer, load_presign_app
 from scenestore_cli.local.demo import png_bytes, wav_bytes
 from scenestore_cli.local.servers import free_port
 
-pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
+from tests.support.seed import add_project, add_scene
 
 ALICE = "alice"
 BOB = "bob"
@@ -121,21 +121,6 @@ def put_presigned(presigned: dict[str, Any], data: bytes) -> requests.Response:
 def api(services: Services, api_server: ApiServer) -> Iterator[Api]:
     with requests.Session() as session:
         yield Api(api_server.url, services, session)
-
-
-# -- documents ----------------------------------------------------------------------------------------
-def add_project(services: Services, project_id: Any, user_id: str | None = ALICE, **fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"_id": project_id, **fields}
-    if user_id is not None:
-        doc["user_id"] = user_id
-    services.db.projects.insert_one(doc)
-    return doc
-
-
-def add_scene(services: Services, scene_id: Any, project_id: str, **fields: Any) -> dict[str, Any]:
-    doc = {"_id": scene_id, "project_id": project_id, **fields}
-    services.db.scenes.insert_one(doc)
-    return doc
 
 
 def seed_two_tenants(services: Services) -> None:
