@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from scenestore.common import get_path
+
 if TYPE_CHECKING:
     from pymongo.database import Database
 
@@ -86,7 +88,7 @@ def find_references(
             for field in fields:
                 cursor = db[collection].find({field: {"$in": batch}}, {field: 1}, session=session)
                 for doc in cursor:
-                    value = _get_path(doc, field)
+                    value = get_path(doc, field)
                     if isinstance(value, str):
                         found[value].append((collection, doc["_id"], field))
     return dict(found)
@@ -98,17 +100,8 @@ def referenced_keys(db: Database[dict[str, Any]], keys: Iterable[str], *, sessio
 
 def document_keys(doc: dict[str, Any], collection: str) -> list[str]:
     """The storage keys a ``projects``/``scenes`` document references (its ``REFERENCE_FIELDS`` that hold a string)."""
-    values = (_get_path(doc, field) for field in REFERENCE_FIELDS[collection])
+    values = (get_path(doc, field) for field in REFERENCE_FIELDS[collection])
     return [value for value in values if isinstance(value, str) and value]
-
-
-def _get_path(doc: dict[str, Any], dotted: str) -> Any:
-    value: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def enable_pre_images(db: Database[dict[str, Any]]) -> None:

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from scenestore.common import validation_problems
 from scenestore.db import PROJECTS, SCENES, document_keys, project_owner
 from scenestore.errors import InvalidId, InvalidRequest
 from scenestore.keys import validate_id
@@ -269,13 +270,9 @@ def _parse(event: Mapping[str, Any], model: type[Any]) -> Any:
     try:
         return parse(event=dict(event), model=model)
     except ValidationError as exc:
-        problems = []
-        id_problem = False
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error.get("loc", ())) or "event"
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
-            id_problem = id_problem or any(str(part) in _ID_FIELDS for part in error.get("loc", ()))
-        kind = model.__name__
+        errors = exc.errors()
+        id_problem = any(str(part) in _ID_FIELDS for error in errors for part in error.get("loc", ()))
         raise InvalidEvent(
-            f"invalid {kind} event: {'; '.join(problems)}", code="invalid_id" if id_problem else None
+            f"invalid {model.__name__} event: {validation_problems(errors, root='event')}",
+            code="invalid_id" if id_problem else None,
         ) from None

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from scenestore.common import validation_problems
 from scenestore.errors import (
     InvalidRequest,
     NotFound,
@@ -171,10 +172,7 @@ def parse_body(model: type[M], raw: bytes | str | None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        raise InvalidRequest(f"invalid request body: {problems}") from None
+        raise InvalidRequest(f"invalid request body: {validation_problems(exc.errors(), limit=5)}") from None
 
 
 # -- identity -----------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from urllib.parse import unquote_plus
 
 from scenestore.budget import Deadline
 from scenestore.clients import S3_CONCURRENCY
+from scenestore.common import MAX_REPORTED_ERRORS, extend_capped
 from scenestore.errors import InvalidRequest
 from scenestore.storage import LIST_PAGE, ObjectInfo, error_code
 
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MAX_BATCH: Final = 1000
-#: Reported errors are capped so a prefix of a million failing keys cannot exhaust memory; counts are exact.
-MAX_REPORTED_ERRORS: Final = 100
 KEY_RETRIES: Final = 3
 #: First pause before retrying failed keys (doubles each attempt: 0.2 s, 0.4 s, 0.8 s).
 KEY_BACKOFF: Final = 0.2
@@ -61,9 +60,8 @@ class DeleteReport:
 
     def add_errors(self, errors: Sequence[dict[str, str]]) -> None:
         self.failed_count += len(errors)
-        room = MAX_REPORTED_ERRORS - len(self.errors)
-        if room > 0:
-            self.errors.extend(errors[:room])
+        # Capped so a prefix of a million failing keys cannot exhaust memory; the counts stay exact.
+        extend_capped(self.errors, errors, cap=MAX_REPORTED_ERRORS)
 
     def merge(self, other: DeleteReport) -> None:
         """Fold a later run's counts into this one (used when looping on continuations)."""
