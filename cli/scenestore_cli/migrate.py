@@ -9,7 +9,8 @@ stderr so ``--json`` output stays one document. Exit 0: done with no failure (sk
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 import click
 
@@ -30,6 +31,14 @@ def _notice(message: str) -> None:
     click.echo(f"scenestore: {message}", err=True)
 
 
+def _notices_above(bar: Any) -> Callable[[str], None]:
+    """Notices for a run with a progress bar: through the bar's own ``write``, which clears the bar, prints the
+    line and redraws it (a plain print lands in the middle of the bar's line)."""
+    if bar is None:
+        return _notice
+    return lambda message: bar.write(f"scenestore: {message}", file=sys.stderr)
+
+
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -39,10 +48,16 @@ def _size(n: float) -> str:
 
 
 def _human_run(result: dict[str, Any]) -> str:
+    if result.get("dry_run"):
+        header = f"dry run {result['run_id']}: {result.get('status')}; nothing changed"
+        migrated, copied = "would migrate", "would copy"
+    else:
+        header = f"run {result['run_id']}: {result.get('status')}"
+        migrated, copied = "migrated", "copied"
     lines = [
-        f"run {result['run_id']}: {result.get('status')}{' (dry run)' if result.get('dry_run') else ''}",
-        f"  scanned {result['scanned']}  migrated {result['migrated']}  skipped {result['skipped']}  "
-        f"failed {result['failed']}  copied {_size(result['bytes_copied'])}  in {result.get('elapsed_s', 0)}s",
+        header,
+        f"  scanned {result['scanned']}  {migrated} {result['migrated']}  skipped {result['skipped']}  "
+        f"failed {result['failed']}  {copied} {_size(result['bytes_copied'])}  in {result.get('elapsed_s', 0)}s",
     ]
     lines += [
         f"  {e['code']}: {e.get('collection', '')} {e.get('id', '')} {e.get('field', '')} {e.get('key', '')}"
@@ -77,19 +92,21 @@ def migrate_command(
 
     if rollback and (dry_run or resume):
         raise click.UsageError("--rollback cannot be combined with --dry-run or --resume")
+    if dry_run and resume:
+        raise click.UsageError("--resume cannot be combined with --dry-run: a dry run keeps no run to resume")
     services = load_services()
     if rollback:
         outcome = rollback_run(services, rollback, on_info=_notice)
         emit(outcome, as_json, _human_rollback)
         sys.exit(EXIT_PARTIAL if outcome["failed"] else EXIT_OK)
-    bar = _progress_bar(services) if progress_enabled(as_json) else None
+    bar = _progress_bar(services, dry_run) if progress_enabled(as_json) else None
     copied = [0]
 
     def on_progress(result: Any) -> None:
         if bar is not None:
             copied[0] += result.bytes_copied
             bar.update(result.migrated + result.skipped + result.failed)
-            bar.set_postfix_str(f"{_size(copied[0])} copied", refresh=False)
+            bar.set_postfix_str(f"{_size(copied[0])} {'to copy' if dry_run else 'copied'}", refresh=False)
 
     try:
         summary = run_migration(
@@ -100,7 +117,7 @@ def migrate_command(
                 dry_run=dry_run,
                 resume=resume,
                 on_progress=on_progress,
-                on_info=_notice,
+                on_info=_notices_above(bar),
             ),
         )
     finally:
@@ -110,11 +127,17 @@ def migrate_command(
     sys.exit(EXIT_PARTIAL if summary["failed"] or not summary["done"] else EXIT_OK)
 
 
-def _progress_bar(services: Any) -> Any:
+def _progress_bar(services: Any, dry_run: bool) -> Any:
     from scenestore.migration.audit import count_legacy_references
     from tqdm import tqdm
 
-    return tqdm(total=count_legacy_references(services), unit="obj", desc="migrating", file=sys.stderr, smoothing=0.1)
+    total = count_legacy_references(services)
+    desc = "checking (dry run)" if dry_run else "migrating"
+    return tqdm(total=total, unit="obj", desc=desc, file=sys.stderr, smoothing=0.1)
+
+
+#: Keys listed per finding in the human report; the counts are always the full ones.
+VERIFY_SHOWN: Final = 10
 
 
 def _human_verify(result: dict[str, Any]) -> str:
@@ -126,8 +149,15 @@ def _human_verify(result: dict[str, Any]) -> str:
         f"  under projects that are gone:    {result['orphaned']} ({_size(result['orphaned_bytes'])})",
         f"  referenced by nobody:            {result['unreferenced']} ({_size(result['unreferenced_bytes'])})",
     ]
-    for label, name in (("missing", "missing_keys"), ("legacy", "legacy_keys"), ("orphaned", "orphaned_keys")):
-        lines += [f"    {label}: {key}" for key in result[name][:10]]
+    for label, name, count in (
+        ("missing", "missing_keys", "missing"),
+        ("legacy", "legacy_keys", "legacy_referenced"),
+        ("orphaned", "orphaned_keys", "orphaned"),
+    ):
+        shown = result[name][:VERIFY_SHOWN]
+        lines += [f"    {label}: {key}" for key in shown]
+        if result[count] > len(shown):
+            lines.append(f"    {label}: {len(shown):,} of {result[count]:,} shown")
     return "\n".join(lines)
 
 

@@ -1,0 +1,99 @@
+"""``scenestore migrate`` / ``verify`` output at its edges (issue 13): notices above the progress bar, a dry run
+that says "would", ``--resume`` refused with ``--dry-run``, and a truncated key list that says so."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+from scenestore.services import Services
+
+SCENESTORE = str(Path(sys.executable).parent / "scenestore")
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCENESTORE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def seed_legacy(services: Services, count: int) -> None:
+    """``count`` scenes of project p (user u), each referencing its own legacy image, which exists."""
+    services.db.projects.insert_one({"_id": "p", "user_id": "u"})
+    for i in range(count):
+        key = f"media/{i:04}.jpg"
+        services.s3.put_object(Bucket=services.settings.bucket, Key=key, Body=b"0123456789")
+        services.db.scenes.insert_one(
+            {"_id": f"s{i:04}", "project_id": "p", "media": {"storageKey": key, "type": "image", "size": 10}}
+        )
+
+
+def on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal (so the progress bar is drawn), reading it while it runs."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    process = subprocess.Popen([SCENESTORE, *args], env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 120)
+            if not ready:
+                break
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the child closed its end
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+        process.wait(60)
+    return process.returncode, b"".join(chunks).decode(errors="replace")
+
+
+def test_notices_are_written_above_the_progress_bar(services: Services, cli_env: dict[str, str]) -> None:
+    seed_legacy(services, 8)
+    code, terminal = on_a_terminal({**cli_env, "SCENESTORE_MIGRATION_PAUSE_MS": "0"}, "migrate", "--batch-size", "2")
+    assert code == 0, terminal
+    assert "migrating" in terminal and "8/8" in terminal
+    assert "scenestore: " in terminal
+    # Every notice starts a line of its own: never glued to the bar's "...obj/s]".
+    assert not re.search(r"[^\r\n]scenestore: ", terminal), terminal
+
+
+def test_a_dry_run_says_would_migrate_and_changes_nothing(services: Services, cli_env: dict[str, str]) -> None:
+    seed_legacy(services, 3)
+    done = run_cli(cli_env, "migrate", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "would migrate 3" in done.stdout and "would copy 30 B" in done.stdout
+    assert "nothing changed" in done.stdout
+    assert re.search(r"(?<!would )migrated \d", done.stdout) is None
+    assert all(doc["media"]["storageKey"].startswith("media/") for doc in services.db.scenes.find())
+    as_json = json.loads(run_cli(cli_env, "migrate", "--dry-run", "--json").stdout)
+    assert (as_json["dry_run"], as_json["migrated"]) == (True, 3)
+
+
+def test_resume_with_dry_run_is_bad_usage(services: Services, cli_env: dict[str, str]) -> None:
+    seed_legacy(services, 1)
+    done = run_cli(cli_env, "migrate", "--resume", "nope", "--dry-run")
+    assert done.returncode == 2
+    assert "--resume" in done.stderr and "--dry-run" in done.stderr
+    assert services.db.scenes.find_one()["media"]["storageKey"] == "media/0000.jpg"
+
+
+def test_verify_says_how_many_of_how_many_keys_it_shows(services: Services, cli_env: dict[str, str]) -> None:
+    seed_legacy(services, 13)
+    done = run_cli(cli_env, "verify")
+    assert done.returncode == 0, done.stderr
+    assert len(re.findall(r"^    legacy: media/", done.stdout, re.M)) == 10
+    assert "legacy: 10 of 13 shown" in done.stdout
+    assert "missing: " not in done.stdout.split("legacy keys still referenced")[1]  # no list: nothing to say
