@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Final
 
-from scenestore_cli.reports.page import Section, human_bytes, render_page
+from scenestore_cli.reports.page import Section, counted, human_bytes, render_page
 from scenestore_cli.reports.svg import Bar, bar_chart
 
 
@@ -67,7 +67,7 @@ def _describe(result: dict[str, Any]) -> Callable[[Bar], str]:
 
     def describe(bar: Bar) -> str:
         size = sizes.get(bar.label)
-        return f"{bar.value} keys" + (f", {human_bytes(size)}" if size is not None else "")
+        return counted(bar.value, "key") + (f", {human_bytes(size)}" if size is not None else "")
 
     return describe
 

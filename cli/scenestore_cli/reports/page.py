@@ -44,6 +44,11 @@ def human_bytes(size: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def counted(number: int | None, noun: str) -> str:
+    """``1 object``, ``2 objects``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def render_page(title: str, subtitle: str, sections: Sequence[Section], *, now: datetime | None = None) -> str:
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     parts = [

@@ -10,19 +10,19 @@ from collections.abc import Callable
 from html import escape
 from typing import Any, Final
 
-from scenestore_cli.reports.page import Section, human_bytes, render_page
+from scenestore_cli.reports.page import Section, counted, human_bytes, render_page
 from scenestore_cli.reports.svg import Bar, bar_chart, top_with_rest
 
 TOP: Final = 10
 
 
 def _bytes_and_objects(bar: Bar) -> str:
-    return f"{human_bytes(bar.value)} in {bar.objects} objects"
+    return f"{human_bytes(bar.value)} in {counted(bar.objects, 'object')}"
 
 
 def _objects_and_bytes(bytes_by_label: dict[str, int]) -> Callable[[Bar], str]:
     def describe(bar: Bar) -> str:
-        return f"{bar.value} objects, {human_bytes(bytes_by_label[bar.label])}"
+        return f"{counted(bar.value, 'object')}, {human_bytes(bytes_by_label[bar.label])}"
 
     return describe
 

@@ -1,0 +1,115 @@
+"""The HTML reports in a real browser (Debian's Chromium driven by Playwright, as tests/support/browser.py does).
+
+GIVEN a bucket and database with more users than a chart shows, every kind of key and every audit finding
+WHEN ``scenestore usage --json --html FILE`` and ``scenestore verify --json --html FILE`` run and Chromium opens FILE
+THEN every bar's figure equals ``--json`` (the top users and projects, the rest summed, objects by kind, legacy
+against layout, each finding), the drawn bar widths are proportional to those figures, the page asks for nothing
+but itself and raises no error, and a screenshot of each page lands in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from scenestore.services import Services
+from scenestore_cli.delete import usage_command
+from scenestore_cli.migrate import verify_command
+from scenestore_cli.reports.usage_report import TOP
+
+from tests.support.browser import artifact_path, chromium_context, require_chromium
+from tests.support.reports import check_top_chart, project_figures, seed_report_data, user_figures
+
+pytestmark = pytest.mark.browser
+
+#: Every bar of every chart as the browser lays it out.
+_BARS_JS = """() => Object.fromEntries([...document.querySelectorAll("svg.chart")].map((svg) => [
+  svg.id,
+  [...svg.querySelectorAll("rect.bar")].map((rect) => ({
+    label: rect.dataset.label,
+    value: Number(rect.dataset.value),
+    objects: rect.dataset.objects === undefined ? null : Number(rect.dataset.objects),
+    rest: rect.classList.contains("rest"),
+    width: rect.getBoundingClientRect().width,
+  })),
+]))"""
+_KEYS_JS = """() => Object.fromEntries([...document.querySelectorAll("ul[data-finding]")].map((ul) => [
+  ul.dataset.finding, [...ul.querySelectorAll("li")].map((li) => li.textContent),
+]))"""
+
+
+def report(command: Any, path: Path) -> dict[str, Any]:
+    result = CliRunner().invoke(command, ["--json", "--html", str(path)], catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output
+    document: dict[str, Any] = json.loads(result.output)
+    return document
+
+
+def open_report(context: Any, path: Path) -> tuple[Any, list[str], list[str]]:
+    """The page, the URLs it requested and its errors (script errors, console errors such as CSP refusals)."""
+    page = context.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page, requests, errors
+
+
+def check_widths(charts: dict[str, list[dict[str, Any]]]) -> None:
+    """Each chart draws its bars in proportion to their figures (within a pixel), the largest the widest."""
+    for chart_id, bars in charts.items():
+        largest = max(bars, key=lambda bar: bar["value"])
+        assert largest["width"] > 100, chart_id
+        for bar in bars:
+            expected = largest["width"] * bar["value"] / largest["value"]
+            assert bar["width"] == pytest.approx(expected, abs=1.0), (chart_id, bar)
+
+
+def test_usage_report_bars_match_json_in_chromium(services: Services, tmp_path: Path) -> None:
+    chromium = require_chromium()
+    seed_report_data(services)
+    path = tmp_path / "usage.html"
+    figures = report(usage_command, path)
+    with chromium_context(chromium) as context:
+        page, requests, errors = open_report(context, path)
+        charts = page.evaluate(_BARS_JS)
+        page.screenshot(path=str(artifact_path("usage-report.png")), full_page=True)
+    assert requests == [path.as_uri()] and errors == []
+    assert set(charts) == {"users", "projects", "kinds", "layout"}
+    check_top_chart(charts["users"], user_figures(figures), TOP)
+    check_top_chart(charts["projects"], project_figures(figures), TOP)
+    assert any(bar["rest"] for bar in charts["users"])
+    assert {bar["label"]: bar["value"] for bar in charts["kinds"]} == {
+        kind: tally["objects"] for kind, tally in figures["kinds"].items()
+    }
+    assert [(bar["value"], bar["objects"]) for bar in charts["layout"]] == [
+        (figures["layout"]["bytes"], figures["layout"]["objects"]),
+        (figures["legacy"]["bytes"], figures["legacy"]["objects"]),
+    ]
+    check_widths(charts)
+
+
+def test_verify_report_findings_and_keys_match_json_in_chromium(services: Services, tmp_path: Path) -> None:
+    chromium = require_chromium()
+    seed_report_data(services)
+    path = tmp_path / "verify.html"
+    result = report(verify_command, path)
+    with chromium_context(chromium) as context:
+        page, requests, errors = open_report(context, path)
+        charts = page.evaluate(_BARS_JS)
+        keys = page.evaluate(_KEYS_JS)
+        verdict = page.text_content(".status")
+        page.screenshot(path=str(artifact_path("verify-report.png")), full_page=True)
+    assert requests == [path.as_uri()] and errors == []
+    findings = {"missing": "missing_keys", "legacy_referenced": "legacy_keys", "orphaned": "orphaned_keys"}
+    findings["unreferenced"] = "unreferenced_keys"
+    assert {bar["label"]: bar["value"] for bar in charts["findings"]} == {name: result[name] for name in findings}
+    assert keys == {name: result[field] for name, field in findings.items()}
+    assert verdict == ("OK" if result["ok"] else "FAILED")
+    check_widths(charts)
