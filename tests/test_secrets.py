@@ -191,3 +191,27 @@ def test_s3_backend_needs_only_the_database_uri(make_secret: Any, provider: Secr
     settings = Settings.from_env(settings_environ(env, provider=provider))
     assert settings.mongodb_uri == "mongodb://db.example:27017/"
     assert settings.aws_access_key_id == "ASIAROLESESSIONKEY"
+
+
+def presign_env(arn: str) -> dict[str, str]:
+    """The presign function's environment as Lambda builds it: deployed marker, the template's JWKS URL."""
+    return lambda_like_env(
+        arn, AWS_LAMBDA_FUNCTION_NAME="scenestore-presign", SCENESTORE_JWT_JWKS_URL="https://auth.example.com/jwks"
+    )
+
+
+def test_the_media_token_key_comes_from_the_deployed_secret(make_secret: Any, provider: SecretsProvider) -> None:
+    media_key = "k" * 48
+    arn = make_secret({**R2_SECRET, "SCENESTORE_MEDIA_TOKEN_SECRET": media_key})
+    env = presign_env(arn)
+    settings = Settings.from_env(settings_environ(env, provider=provider)).require_token_keys(env)
+    assert settings.media_token_secret == media_key
+    assert "SCENESTORE_MEDIA_TOKEN_SECRET" not in env, "the key lives in the secret, not in the environment"
+
+
+def test_a_deployed_secret_without_the_media_key_fails_at_start_up(make_secret: Any, provider: SecretsProvider) -> None:
+    arn = make_secret(R2_SECRET)
+    env = presign_env(arn)
+    settings = Settings.from_env(settings_environ(env, provider=provider))
+    with pytest.raises(ConfigError, match=r"^SCENESTORE_MEDIA_TOKEN_SECRET: a deployed function needs"):
+        settings.require_token_keys(env)

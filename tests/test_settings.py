@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 from scenestore.errors import ConfigError
+from scenestore.migration.config import MigrationConfig
 from scenestore.settings import (
+    DEFAULT_JWT_SECRET,
     DEFAULT_LIMITS,
+    DEFAULT_MEDIA_TOKEN_SECRET,
     GiB,
     MiB,
     Settings,
     get_settings,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 SCENESTORE_BIN = Path(sys.executable).parent / "scenestore"
 
 
@@ -110,11 +114,27 @@ def test_an_r2_configuration_is_read_as_given() -> None:
         ("SCENESTORE_MAX_SIZE_VIDEO", "big"),
         ("SCENESTORE_TYPES_IMAGE", ""),
         ("SCENESTORE_TYPES_OUTPUT", "mp4"),
+        ("SCENESTORE_MEDIA_TOKEN_TTL", "901"),
+        ("SCENESTORE_MEDIA_TOKEN_TTL", "0"),
+        ("SCENESTORE_MEDIA_TOKEN_TTL", "5m"),
+        ("SCENESTORE_MEDIA_TOKEN_SECRET", ""),
+        ("SCENESTORE_MEDIA_TOKEN_SECRET", DEFAULT_JWT_SECRET),
+        ("SCENESTORE_MULTIPART_PART_SIZE", str(5 * MiB - 1)),
+        ("SCENESTORE_MULTIPART_PART_SIZE", "16MiB"),
+        ("SCENESTORE_MULTIPART_PART_SIZE", str(5 * GiB + 1)),
+        ("SCENESTORE_MULTIPART_ABORT_DAYS", "0"),
+        ("SCENESTORE_MULTIPART_ABORT_DAYS", "seven"),
+        ("SCENESTORE_S3_MAX_IN_FLIGHT", "0"),
+        ("SCENESTORE_S3_MAX_IN_FLIGHT", "many"),
+        ("SCENESTORE_MIGRATION_LEASE_TTL", "soon"),
+        ("SCENESTORE_MIGRATION_PAUSE_MS", "-1"),
+        ("SCENESTORE_MIGRATION_WORKERS", "65"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(variable: str, value: str) -> None:
+    settings_class = MigrationConfig if variable.startswith("SCENESTORE_MIGRATION_") else Settings
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({variable: value})
+        settings_class.from_env({variable: value})
     message = info.value.message
     assert variable in message
     assert "\n" not in message
@@ -169,3 +189,177 @@ def test_the_cli_fails_at_start_up_with_one_line_and_exit_2(as_json: bool) -> No
     assert len(lines) == 1, output
     assert "SCENESTORE_UPLOAD_TTL" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_the_turn_2_settings_have_the_contract_defaults() -> None:
+    s = Settings.from_env({})
+    assert s.media_token_ttl == 300
+    assert s.media_token_secret == DEFAULT_MEDIA_TOKEN_SECRET != s.jwt_secret
+    assert (s.multipart_part_size, s.multipart_abort_days, s.s3_max_in_flight) == (16 * MiB, 7, 64)
+
+
+def test_the_new_settings_are_read_at_their_bounds() -> None:
+    s = Settings.from_env(
+        {
+            "SCENESTORE_MEDIA_TOKEN_TTL": "900",
+            "SCENESTORE_MEDIA_TOKEN_SECRET": "m" * 40,
+            "SCENESTORE_MULTIPART_PART_SIZE": str(5 * MiB),
+            "SCENESTORE_MULTIPART_ABORT_DAYS": "1",
+            "SCENESTORE_S3_MAX_IN_FLIGHT": "1",
+        }
+    )
+    assert (s.media_token_ttl, s.media_token_secret) == (900, "m" * 40)
+    assert (s.multipart_part_size, s.multipart_abort_days, s.s3_max_in_flight) == (5 * MiB, 1, 1)
+
+
+def test_the_error_is_one_line_in_the_documented_form() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"SCENESTORE_UPLOAD_TTL": "abc"})
+    assert info.value.message == "SCENESTORE_UPLOAD_TTL: must be an integer, got 'abc'"
+
+
+def test_every_bad_variable_is_named_on_the_same_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"SCENESTORE_UPLOAD_TTL": "abc", "SCENESTORE_S3_MAX_IN_FLIGHT": "0"})
+    message = info.value.message
+    assert "SCENESTORE_UPLOAD_TTL" in message and "SCENESTORE_S3_MAX_IN_FLIGHT" in message
+    assert "\n" not in message and "pydantic" not in message.lower()
+
+
+SECRET_VALUES = {
+    "AWS_SECRET_ACCESS_KEY": "hunter2-aws",
+    "AWS_SESSION_TOKEN": "hunter2-session",
+    "SCENESTORE_MONGODB_URI": "mongodb://app:hunter2-db@db.example/",
+    "SCENESTORE_JWT_SECRET": "hunter2-jwt",
+    "SCENESTORE_MEDIA_TOKEN_SECRET": "hunter2-media",
+}
+
+
+def test_secrets_stay_out_of_repr_and_str() -> None:
+    s = Settings.from_env(SECRET_VALUES)
+    assert s.mongodb_uri == SECRET_VALUES["SCENESTORE_MONGODB_URI"]
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s)
+
+
+def test_a_malformed_secret_is_named_but_its_value_never_shown() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"SCENESTORE_MONGODB_URI": "http://app:hunter2@db.example/"})
+    assert info.value.message.startswith("SCENESTORE_MONGODB_URI: ") and "hunter2" not in info.value.message
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(
+            {"SCENESTORE_JWT_SECRET": "hunter2-shared", "SCENESTORE_MEDIA_TOKEN_SECRET": "hunter2-shared"}
+        )
+    assert "SCENESTORE_MEDIA_TOKEN_SECRET" in info.value.message and "hunter2" not in info.value.message
+
+
+def test_to_env_writes_every_declared_variable_and_reads_back() -> None:
+    """``to_env`` comes from the fields themselves: a new setting needs no second list of names."""
+    full = Settings.from_env(
+        {
+            **SECRET_VALUES,
+            "SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks",
+            "SCENESTORE_JWT_ISSUER": "iss",
+            "SCENESTORE_JWT_AUDIENCE": "aud",
+            "SCENESTORE_MEDIA_TOKEN_TTL": "120",
+            "SCENESTORE_MULTIPART_PART_SIZE": str(8 * MiB),
+            "SCENESTORE_MULTIPART_ABORT_DAYS": "3",
+            "SCENESTORE_S3_MAX_IN_FLIGHT": "16",
+        }
+    )
+    declared = {info.alias for info in Settings.model_fields.values() if info.alias}
+    env = full.to_env()
+    assert declared <= set(env)
+    assert {"SCENESTORE_MAX_SIZE_VIDEO", "SCENESTORE_TYPES_OUTPUT"} <= set(env)
+    assert Settings.from_env(env) == full
+    config = MigrationConfig(lease_ttl=5, pause_ms=120, workers=3)
+    assert MigrationConfig.from_env(config.to_env()) == config
+
+
+def test_constructing_settings_never_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests and the local stack build ``Settings()``: a developer's exported variables must not leak in."""
+    monkeypatch.setenv("SCENESTORE_BUCKET", "from-the-shell")
+    monkeypatch.setenv("SCENESTORE_UPLOAD_TTL", "abc")
+    monkeypatch.setenv("SCENESTORE_MIGRATION_WORKERS", "65")
+    assert Settings().bucket == "scenestore-local"
+    assert Settings(bucket="given").bucket == "given"
+    assert MigrationConfig().workers == 8
+
+
+def test_overrides_are_validated_like_the_environment() -> None:
+    with pytest.raises(ConfigError, match=r"^SCENESTORE_UPLOAD_TTL: "):
+        Settings().with_overrides(upload_ttl=0)
+    with pytest.raises(ConfigError, match=r"^SCENESTORE_BUCKET: "):
+        Settings(bucket="Not_A_Bucket")
+    assert Settings().with_overrides(media_token_ttl=60).media_token_ttl == 60
+
+
+def test_migration_settings_come_from_the_same_mechanism() -> None:
+    config = MigrationConfig.from_env({"SCENESTORE_MIGRATION_PAUSE_MS": "120", "SCENESTORE_MIGRATION_LEASE_TTL": "5"})
+    assert (config.pause, config.lease_ttl, config.workers) == (0.12, 5.0, 8)
+    assert config.heartbeat_interval == pytest.approx(5 / 3)
+    with pytest.raises(ConfigError) as info:
+        MigrationConfig.from_env({"SCENESTORE_MIGRATION_LEASE_TTL": "soon"})
+    assert info.value.message == "SCENESTORE_MIGRATION_LEASE_TTL: must be a number, got 'soon'"
+
+
+# -- deployed: no dev token keys (contract section 3) -----------------------------------------------------------------
+DEPLOYED = {"AWS_LAMBDA_FUNCTION_NAME": "scenestore-presign"}
+STRONG_JWT = "j" * 32
+STRONG_MEDIA = "m" * 32
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "SCENESTORE_JWT_SECRET"),
+        ({"SCENESTORE_JWT_SECRET": "j" * 31, "SCENESTORE_MEDIA_TOKEN_SECRET": STRONG_MEDIA}, "SCENESTORE_JWT_SECRET"),
+        ({"SCENESTORE_JWT_SECRET": STRONG_JWT}, "SCENESTORE_MEDIA_TOKEN_SECRET"),
+        (
+            {"SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks", "SCENESTORE_MEDIA_TOKEN_SECRET": "m" * 31},
+            "SCENESTORE_MEDIA_TOKEN_SECRET",
+        ),
+    ],
+)
+def test_a_deployed_function_refuses_weak_token_keys(env: dict[str, str], variable: str) -> None:
+    settings = Settings.from_env({**DEPLOYED, **env})
+    with pytest.raises(ConfigError) as info:
+        settings.require_token_keys({**DEPLOYED, **env})
+    assert info.value.message.startswith(f"{variable}: ") and "\n" not in info.value.message
+    settings.require_token_keys(env)  # the local stack and tests keep their dev keys
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SCENESTORE_JWT_SECRET": STRONG_JWT, "SCENESTORE_MEDIA_TOKEN_SECRET": STRONG_MEDIA},
+        {"SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks", "SCENESTORE_MEDIA_TOKEN_SECRET": STRONG_MEDIA},
+        {"SCENESTORE_JWT_SECRET": "é" * 16, "SCENESTORE_MEDIA_TOKEN_SECRET": "ü" * 16},  # bytes, not characters
+    ],
+)
+def test_a_deployed_function_starts_with_real_token_keys(env: dict[str, str]) -> None:
+    settings = Settings.from_env({**DEPLOYED, **env})
+    assert settings.require_token_keys({**DEPLOYED, **env}) is settings
+
+
+def _import_presign_app(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCENESTORE_", "AWS_"))}
+    env.update({"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true", **DEPLOYED, **extra})
+    return subprocess.run(
+        [sys.executable, "-c", "import app"],
+        cwd=ROOT / "functions" / "presign",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_deployed_presign_function_refuses_to_start_with_the_dev_secret() -> None:
+    """Lambda init imports ``app``: with the dev JWT secret it fails there, naming the variable on one line."""
+    refused = _import_presign_app({})
+    assert refused.returncode != 0
+    assert "ConfigError: SCENESTORE_JWT_SECRET: a deployed function needs" in refused.stderr.splitlines()[-1]
+    started = _import_presign_app(
+        {"SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks", "SCENESTORE_MEDIA_TOKEN_SECRET": STRONG_MEDIA}
+    )
+    assert started.returncode == 0, started.stderr
