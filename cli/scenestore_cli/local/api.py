@@ -104,10 +104,11 @@ class LocalSite:
 
     def _media_token(self, user_id: str) -> dict[str, Any]:
         """What the app's backend would hand the frontend for storage URLs: a minutes-long ``scope: media`` token."""
-        from scenestore.tokens import MEDIA_TOKEN_TTL, issue_media_token
+        from scenestore.tokens import issue_media_token
 
-        token = issue_media_token(self._services().settings, user_id)
-        return {"user_id": user_id, "token": token, "expires_in": MEDIA_TOKEN_TTL}
+        settings = self._services().settings
+        token = issue_media_token(settings, user_id)
+        return {"user_id": user_id, "token": token, "expires_in": settings.media_token_ttl}
 
     def _caller(self, headers: dict[str, str]) -> str:
         from scenestore.tokens import verify_token
