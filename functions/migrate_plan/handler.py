@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from scenestore.common import validation_problems
 from scenestore.errors import InvalidRequest
 from scenestore.migration import Shard, plan_shards, runs
 from scenestore.migration.config import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
@@ -61,7 +62,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         parsed = parse(event=event, model=PlanEvent)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        problems = validation_problems(exc.errors(), root="event")
         raise InvalidRequest(f"invalid migration input: {problems}") from None
     run_id = parsed.request.run_id or parsed.execution_name
     logger.append_keys(run_id=run_id)
