@@ -18,7 +18,8 @@ import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-from scenestore.db import PROJECTS, REFERENCE_FIELDS, chunks, id_candidates, project_owner
+from scenestore.common import chunked, get_path
+from scenestore.db import IN_BATCH, PROJECTS, REFERENCE_FIELDS, id_candidates, project_owner
 from scenestore.keys import is_legacy_key, owner_of
 
 if TYPE_CHECKING:
@@ -45,11 +46,9 @@ def _referenced(services: Services) -> Iterator[str]:
 
 def _values(cursor: Any, field: str) -> Iterator[str]:
     for doc in cursor:
-        node: Any = doc
-        for part in field.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, str):
-            yield node
+        value = get_path(doc, field)
+        if isinstance(value, str):
+            yield value
 
 
 def _objects(store: ObjectStore) -> Iterator[tuple[str, int]]:
@@ -135,7 +134,7 @@ def verify_storage(services: Services | None = None) -> dict[str, Any]:
 def _missing_projects(services: Services, owners: dict[tuple[str, str], _Finding]) -> dict[tuple[str, str], _Finding]:
     """The (user, project) prefixes whose project does not exist or belongs to another user."""
     found: dict[str, str] = {}
-    for batch in chunks(sorted({project for _, project in owners})):
+    for batch in chunked(sorted({project for _, project in owners}), IN_BATCH):
         ids = [candidate for value in batch for candidate in id_candidates(value)]
         for doc in services.db[PROJECTS].find({"_id": {"$in": ids}}, {"user_id": 1}):
             found[str(doc["_id"])] = project_owner(doc)

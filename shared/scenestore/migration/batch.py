@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from scenestore.budget import Deadline
-from scenestore.db import PROJECTS, find_references
+from scenestore.db import PROJECTS
 from scenestore.errors import ScenestoreError
 from scenestore.keys import project_prefix
 from scenestore.migration import journal
@@ -37,8 +37,10 @@ from scenestore.migration.inventory import SourceIndex
 from scenestore.migration.models import BatchResult
 from scenestore.migration.objects import ExistingObjects, copy_object, etag_is_md5, head_many, list_prefix, same_bytes
 from scenestore.migration.references import Slot, index_projects, project_lookup_ids, project_slots, scene_slots
-from scenestore.prefix_delete import MAX_BATCH, delete_keys
+from scenestore.migration.states import CopyState, JournalState, MoveState, journal_state, transition
+from scenestore.migration.swap import FieldSwap, swap_fields
 from scenestore.storage import ObjectInfo, ObjectStore, error_code
+from scenestore.unreferenced import delete_unreferenced
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -49,14 +51,6 @@ Hook = Callable[[str, dict[str, Any]], None]
 MAX_NAME_ATTEMPTS: Final = 50
 #: A target project prefix with more objects than this many pages is checked key by key (HEAD) instead.
 LIST_PAGES: Final = 3
-
-PLANNED = "planned"
-DEFERRED = "deferred"
-VERIFIED = "verified"
-APPLIED = "applied"
-CONFLICT = "conflict"
-FAILED = "failed"
-SKIPPED = "skipped"
 
 
 @dataclass
@@ -93,8 +87,24 @@ class Move:
     new_key: str | None = None
     created: bool = False
     copy: CopyJob | None = None
-    state: str = PLANNED
+    state: MoveState = MoveState.PLANNED
     code: str = ""
+
+    #: The state of its journal entry as this batch knows it (``None``: no entry written yet).
+    logged: JournalState | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.logged = journal_state(self.entry.get("state")) if self.entry is not None else None
+
+    def to(self, state: MoveState) -> None:
+        self.state = transition(self.state, state)
+
+    def intent_written(self) -> None:
+        self.logged = JournalState.INTENT if self.logged is None else transition(self.logged, JournalState.INTENT)
+
+    def outcome(self, state: JournalState, **fields: Any) -> journal.Outcome:
+        assert self.logged is not None, "an outcome is recorded only for a journalled move"
+        return journal.Outcome(self.jid, transition(self.logged, state), fields)
 
 
 @dataclass(eq=False)
@@ -102,9 +112,13 @@ class CopyJob:
     source: ObjectInfo
     target: str
     etag: str | None = None
-    state: str = PLANNED
+    state: CopyState = CopyState.PLANNED
     code: str = ""
     message: str = ""
+
+    def to(self, state: CopyState, code: str = "", message: str = "") -> None:
+        self.state = transition(self.state, state)
+        self.code, self.message = code, message
 
 
 @dataclass
@@ -136,15 +150,25 @@ class BatchProcessor:
 
     # -- driver -------------------------------------------------------------------------------------------
     def run(self) -> BatchOutcome:
+        """The whole batch; the engine calls the two halves itself to overlap them with other batches."""
+        self.prepare()
+        return self.conclude()
+
+    def prepare(self) -> None:
+        """Stages 1-4: everything up to verified copies; touches no document the app reads."""
         self.plan()
         if self.ctx.dry_run:
-            return self.finish()
+            return
         self.write_intents()
         self.run_copies()
         self.verify()
-        self.update_documents()
-        self.delete_unreferenced()
-        self.write_marks()
+
+    def conclude(self) -> BatchOutcome:
+        """Stages 5-7: point the documents at the verified copies, delete what is unreferenced, journal it."""
+        if not self.ctx.dry_run:
+            self.update_documents()
+            self.delete_unreferenced()
+            self.write_marks()
         return self.finish()
 
     def report(self, index: int, code: str, message: str, slot: Slot | None = None, key: str | None = None) -> None:
@@ -178,8 +202,8 @@ class BatchProcessor:
         self.ctx.hook("planned", moves=len(self.moves))
 
     def _classify(self, index: int, slot: Slot, jid: str, entry: dict[str, Any] | None) -> None:
-        state = entry.get("state") if entry else None
-        if entry is not None and state == journal.INTENT:
+        state = journal_state(entry.get("state")) if entry else None
+        if entry is not None and state == JournalState.INTENT:
             if slot.value == entry["old_key"]:
                 self.moves.append(Move(slot, index, entry["old_key"], entry, jid))
             elif slot.value == entry["new_key"]:
@@ -188,7 +212,7 @@ class BatchProcessor:
                 self.overtaken.append(entry)
                 self.report(index, "changed_by_app", "the document changed before it could be updated", slot)
             return
-        if entry is not None and state == journal.APPLIED:
+        if entry is not None and state == JournalState.APPLIED:
             self.pending_old.append(entry)  # its old object may not have been deleted before a crash
             return
         if not slot.is_legacy:
@@ -219,7 +243,7 @@ class BatchProcessor:
                 move.source, move.source_fresh = fresh.get(move.old_key), True
             if move.source is None:
                 self._skip_missing(move)
-        live = [m for m in live if m.state == PLANNED]
+        live = [m for m in live if m.state == MoveState.PLANNED]
         existing = ExistingObjects(self.ctx.store, self._list_targets(live))
         claimed: dict[str, Move] = {}
         for move in live:
@@ -245,19 +269,21 @@ class BatchProcessor:
         return list_prefix(self.ctx.store, prefix, LIST_PAGES)
 
     def _skip_missing(self, move: Move) -> None:
-        move.state, move.code = SKIPPED, "source_missing"
+        move.to(MoveState.SKIPPED)
+        move.code = "source_missing"
         self.report(
             move.index, "source_missing", "the legacy object does not exist; left untouched", move.slot, move.old_key
         )
 
     def _fail(self, move: Move, code: str, message: str) -> None:
-        move.state, move.code = FAILED, code
+        move.to(MoveState.FAILED)
+        move.code = code
         self.report(move.index, code, message, move.slot, move.old_key)
 
     def _choose_target(self, move: Move, existing: ExistingObjects, claimed: dict[str, Move]) -> None:
         """Pick the first name that is free, or already holds the source's bytes; never one with other bytes."""
         assert move.source is not None
-        entry = move.entry if move.entry and move.entry.get("state") == journal.INTENT else None
+        entry = move.entry if move.entry and journal_state(move.entry.get("state")) == JournalState.INTENT else None
         ours = entry["new_key"] if entry and entry.get("created") else None
         for key in _candidates(move, entry):
             other = claimed.get(key)
@@ -265,7 +291,7 @@ class BatchProcessor:
                 if other.old_key == move.old_key:  # same bytes, same name: share the one copy
                     move.new_key, move.copy, move.created = key, other.copy, False
                     if other.copy is None:
-                        move.state = VERIFIED
+                        move.to(MoveState.VERIFIED)
                     return
                 continue
             found = existing.get(key)
@@ -283,21 +309,23 @@ class BatchProcessor:
                     return
                 verdict = same_bytes(found, move.source)
             if verdict or (verdict is None and key == ours):
-                move.new_key, move.created, move.state = key, key == ours, VERIFIED
+                move.new_key, move.created = key, key == ours
+                move.to(MoveState.VERIFIED)
                 claimed[key] = move
                 return
         self._fail(move, "no_free_name", f"no free target name after {MAX_NAME_ATTEMPTS} attempts")
 
     # -- 2. intent ----------------------------------------------------------------------------------------
     def live(self) -> list[Move]:
-        return [m for m in self.moves if m.state in (PLANNED, VERIFIED)]
+        return [m for m in self.moves if m.state in (MoveState.PLANNED, MoveState.VERIFIED)]
 
     def write_intents(self) -> None:
         if self.ctx.before_intents is not None:
             self.ctx.before_intents()
         fresh: list[dict[str, Any]] = []
         rewritten: list[dict[str, Any]] = []
-        for move in self.live():
+        live = self.live()
+        for move in live:
             assert move.source is not None
             doc = {
                 "_id": move.jid,
@@ -316,52 +344,54 @@ class BatchProcessor:
                 rewritten.append({**doc, "created_at": move.entry.get("created_at")})
         journal.insert_intents(self.ctx.db, fresh)
         journal.write_intents(self.ctx.db, rewritten)
+        for move in live:
+            move.intent_written()
         self.ctx.hook("intent", count=len(fresh) + len(rewritten))
 
     # -- 3. copy --------------------------------------------------------------------------------------------
     def run_copies(self) -> None:
-        wanted = {id(m.copy) for m in self.moves if m.copy is not None and m.state == PLANNED}
+        wanted = {id(m.copy) for m in self.moves if m.copy is not None and m.state == MoveState.PLANNED}
         jobs = [job for job in self.jobs if id(job) in wanted]
         futures: list[tuple[CopyJob, Future[None]]] = [(job, self.ctx.pool.submit(self._copy, job)) for job in jobs]
         for _job, future in futures:
             future.result()
         self.ctx.hook("copied", count=len(jobs))
-        deferred = {m.index for m in self.moves if m.copy is not None and m.copy.state == DEFERRED}
+        deferred = {m.index for m in self.moves if m.copy is not None and m.copy.state == CopyState.DEFERRED}
         if deferred:  # stop at the first unfinished document; later ones are redone next time as a whole
             first = min(deferred)
             for move in self.moves:
-                if move.index >= first and move.state in (PLANNED, VERIFIED):
-                    move.state = DEFERRED
+                if move.index >= first and move.state in (MoveState.PLANNED, MoveState.VERIFIED):
+                    move.to(MoveState.DEFERRED)
 
     def _copy(self, job: CopyJob) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self.ctx.deadline.expired():
-            job.state = DEFERRED
+            job.to(CopyState.DEFERRED)
             return
         try:
             job.etag = copy_object(self.ctx.store, job.source.key, job.target, job.source.size)
         except ClientError as exc:
             code = error_code(exc)
             if code in ("NoSuchKey", "404", "NotFound"):
-                job.state, job.code = FAILED, "source_missing"
+                job.to(CopyState.FAILED, "source_missing")
                 return
             fresh = self.ctx.store.head(job.source.key)  # a stale inventory size may have picked the wrong copy
             if fresh is not None and fresh.size != job.source.size:
                 job.source = fresh
                 self._copy(job)
                 return
-            job.state, job.code, job.message = FAILED, "copy_failed", f"{code or 'error'}: {exc}"
+            job.to(CopyState.FAILED, "copy_failed", f"{code or 'error'}: {exc}")
             return
         except BotoCoreError as exc:
-            job.state, job.code, job.message = FAILED, "copy_failed", str(exc)
+            job.to(CopyState.FAILED, "copy_failed", str(exc))
             return
-        job.state = "copied"
+        job.to(CopyState.COPIED)
         self.ctx.hook("copied_one", source=job.source.key, target=job.target)
 
     # -- 4. verify ------------------------------------------------------------------------------------------
     def verify(self) -> None:
-        copied = [job for job in self.jobs if job.state == "copied"]
+        copied = [job for job in self.jobs if job.state == CopyState.COPIED]
         unsure = {id(job) for job in copied if not _etag_proves(job)}
         targets = head_many(self.ctx.store, [job.target for job in copied if id(job) in unsure], self.ctx.pool)
         recheck: list[CopyJob] = []
@@ -374,7 +404,7 @@ class BatchProcessor:
             else:
                 ok = True
             if ok:
-                job.state = VERIFIED
+                job.to(CopyState.VERIFIED)
             else:
                 recheck.append(job)
         if recheck:  # the inventory may be older than the object: compare against a fresh HEAD once
@@ -383,104 +413,66 @@ class BatchProcessor:
             for job in recheck:
                 source, target = sources.get(job.source.key), targets.get(job.target)
                 if source is not None and target is not None and same_bytes(source, target) is not False:
-                    job.source, job.state = source, VERIFIED
+                    job.source = source
+                    job.to(CopyState.VERIFIED)
                 else:
-                    job.state, job.code = FAILED, "verify_failed"
-                    job.message = "the copy does not match its source (size or ETag); the document was not changed"
+                    message = "the copy does not match its source (size or ETag); the document was not changed"
+                    job.to(CopyState.FAILED, "verify_failed", message)
         for move in self.moves:
-            if move.state != PLANNED or move.copy is None:
+            if move.state != MoveState.PLANNED or move.copy is None:
                 continue
             job = move.copy
-            if job.state == VERIFIED:
-                move.source, move.state = job.source, VERIFIED
-            elif job.state == FAILED and job.code == "source_missing":
+            if job.state == CopyState.VERIFIED:
+                move.source = job.source
+                move.to(MoveState.VERIFIED)
+            elif job.state == CopyState.FAILED and job.code == "source_missing":
                 self._skip_missing(move)
-            elif job.state == FAILED:
+            elif job.state == CopyState.FAILED:
                 self._fail(move, job.code, job.message or job.code)
         self.ctx.hook("verified", count=len(copied))
 
     # -- 5. update ------------------------------------------------------------------------------------------
     def update_documents(self) -> None:
-        ready = [m for m in self.moves if m.state == VERIFIED]
+        ready = [m for m in self.moves if m.state == MoveState.VERIFIED]
         by_collection: dict[str, list[Move]] = defaultdict(list)
         for move in ready:
             by_collection[move.slot.collection].append(move)
         for collection, moves in by_collection.items():
-            self._update(collection, moves, combine=True)
-        self.ctx.hook("updated", count=sum(1 for m in ready if m.state == APPLIED))
-
-    def _update(self, collection: str, moves: list[Move], *, combine: bool) -> None:
-        """One conditional update per document (both fields of a scene at once), in one ``bulk_write``.
-
-        A combined update that matches nothing is retried field by field, so an app write to one field
-        does not hold back the other.
-        """
-        from pymongo import UpdateOne
-
-        groups: dict[str, list[Move]] = defaultdict(list)
-        for move in moves:
-            groups[repr(move.slot.doc_id) if combine else str(id(move))].append(move)
-        ops = []
-        for group in groups.values():
-            condition: dict[str, Any] = {"_id": group[0].slot.doc_id}
-            changes: dict[str, Any] = {}
-            for move in group:
-                condition[move.slot.field] = move.old_key
-                changes[move.slot.field] = move.new_key
-            ops.append(UpdateOne(condition, {"$set": changes}))
-        result = self.ctx.db[collection].bulk_write(ops, ordered=False)
-        if result.matched_count == len(ops):
-            for move in moves:
-                move.state = APPLIED
-            return
-        retry = self._read_back(collection, moves, last_try=not combine)
-        if retry:
-            self._update(collection, retry, combine=False)
-
-    def _read_back(self, collection: str, moves: list[Move], *, last_try: bool) -> list[Move]:
-        """Some updates matched nothing: the app changed a field first. Tell which, from the documents;
-        returns the moves whose field still holds the old key (to retry alone)."""
-        fields = {m.slot.field: 1 for m in moves}
-        ids = list({repr(m.slot.doc_id): m.slot.doc_id for m in moves}.values())
-        docs = {repr(d["_id"]): d for d in self.ctx.db[collection].find({"_id": {"$in": ids}}, fields)}
-        retry: list[Move] = []
-        for move in moves:
-            value: Any = docs.get(repr(move.slot.doc_id))
-            for part in move.slot.field.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            if value == move.new_key:
-                move.state = APPLIED
-            elif value == move.old_key and not last_try:
-                retry.append(move)
-            else:
-                move.state = CONFLICT
-                self.report(move.index, "changed_by_app", "the document changed before it could be updated", move.slot)
-        return retry
+            swaps = [FieldSwap(m.slot.doc_id, m.slot.field, m.old_key, m.new_key or "") for m in moves]
+            for move, landed in zip(moves, swap_fields(self.ctx.db[collection], swaps), strict=True):
+                if landed:
+                    move.to(MoveState.APPLIED)
+                else:
+                    move.to(MoveState.CONFLICT)
+                    message = "the document changed before it could be updated"
+                    self.report(move.index, "changed_by_app", message, move.slot)
+        self.ctx.hook("updated", count=sum(1 for m in ready if m.state == MoveState.APPLIED))
 
     # -- 6. delete ------------------------------------------------------------------------------------------
     def delete_unreferenced(self) -> set[str]:
         """Delete old objects nothing references any more; remove our copies for moves the app overtook."""
-        candidates = {m.old_key for m in self.moves if m.state in (APPLIED, CONFLICT)}
+        done = (MoveState.APPLIED, MoveState.CONFLICT)
+        candidates = {m.old_key for m in self.moves if m.state in done}
         candidates |= {e["old_key"] for e in self.recovered + self.pending_old + self.overtaken}
         strays: dict[str, CopyJob | None] = {
-            m.new_key: m.copy for m in self.moves if m.state == CONFLICT and m.created and m.new_key and m.copy
+            m.new_key: m.copy
+            for m in self.moves
+            if m.state == MoveState.CONFLICT and m.created and m.new_key and m.copy
         }
         strays.update({e["new_key"]: None for e in self.overtaken if e.get("created")})
-        referenced = find_references(self.ctx.db, [*candidates, *strays]) if candidates or strays else {}
-        doomed = [key for key in sorted(candidates) if key not in referenced]
-        doomed += self._still_ours([k for k in strays if k not in referenced], strays)
-        deleted: set[str] = set()
-        for start in range(0, len(doomed), MAX_BATCH):
-            chunk = doomed[start : start + MAX_BATCH]
-            batch = delete_keys(self.ctx.store.client, self.ctx.store.bucket, [ObjectInfo(k, 0, "") for k in chunk])
-            failed = {err["key"]: err for err in batch.errors}
-            deleted.update(k for k in chunk if k not in failed)
-            for key, err in failed.items():
-                self.reports.append(
-                    _Report(-1, "delete_failed", f"{err.get('code')}: {err.get('message')}", {"key": key})
-                )
-        self.ctx.hook("deleted", count=len(deleted))
-        return deleted
+
+        def select(free: list[str]) -> list[ObjectInfo]:
+            olds = [ObjectInfo(key, 0, "") for key in sorted(k for k in free if k in candidates)]
+            ours = self._still_ours([k for k in free if k in strays and k not in candidates], strays)
+            return olds + [ObjectInfo(key, 0, "") for key in ours]
+
+        store = self.ctx.store
+        outcome = delete_unreferenced(self.ctx.db, store.client, store.bucket, [*candidates, *strays], select=select)
+        for err in outcome.errors:
+            message = f"{err.get('code')}: {err.get('message')}"
+            self.reports.append(_Report(-1, "delete_failed", message, {"key": err["key"]}))
+        self.ctx.hook("deleted", count=len(outcome.deleted))
+        return set(outcome.deleted)
 
     def _still_ours(self, keys: list[str], jobs: dict[str, CopyJob | None]) -> list[str]:
         """Of our unreferenced copies, those still holding the bytes we copied (never someone's new upload)."""
@@ -495,28 +487,32 @@ class BatchProcessor:
 
     # -- 7. journal -----------------------------------------------------------------------------------------
     def write_marks(self) -> None:
-        applied = [m.jid for m in self.moves if m.state == APPLIED] + [e["_id"] for e in self.recovered]
-        journal.mark(self.ctx.db, applied, journal.APPLIED)
-        conflicts = [m.jid for m in self.moves if m.state == CONFLICT] + [e["_id"] for e in self.overtaken]
-        journal.mark(self.ctx.db, conflicts, journal.CONFLICT)
-        failed: dict[str, list[str]] = defaultdict(list)
+        """Every outcome of the batch in one journal write (applied, conflict, failed with its code)."""
+        outcomes: list[journal.Outcome] = []
         for move in self.moves:
-            if move.state in (FAILED, SKIPPED) and (move.entry is not None or move.copy is not None):
-                failed[move.code or FAILED].append(move.jid)
-        for code, ids in failed.items():
-            journal.mark(self.ctx.db, ids, journal.FAILED, code=code)
-        self.ctx.hook("journaled", applied=len(applied))
+            if move.state == MoveState.APPLIED:
+                outcomes.append(move.outcome(JournalState.APPLIED))
+            elif move.state == MoveState.CONFLICT:
+                outcomes.append(move.outcome(JournalState.CONFLICT))
+            elif move.state in (MoveState.FAILED, MoveState.SKIPPED) and move.logged is not None:
+                outcomes.append(move.outcome(JournalState.FAILED, code=move.code or MoveState.FAILED.value))
+        for entry in self.recovered:
+            outcomes.append(journal.Outcome(entry["_id"], transition(JournalState.INTENT, JournalState.APPLIED)))
+        for entry in self.overtaken:
+            outcomes.append(journal.Outcome(entry["_id"], transition(JournalState.INTENT, JournalState.CONFLICT)))
+        journal.record(self.ctx.db, outcomes)
+        self.ctx.hook("journaled", applied=sum(1 for o in outcomes if o.state == JournalState.APPLIED))
 
     # -- result ---------------------------------------------------------------------------------------------
     def finish(self) -> BatchOutcome:
-        deferred = [m.index for m in self.moves if m.state == DEFERRED]
+        deferred = [m.index for m in self.moves if m.state == MoveState.DEFERRED]
         completed = min(deferred) if deferred else len(self.docs)
         result = BatchResult(run_id=self.ctx.run_id)
         result.scanned = completed
         for report in self.reports:
             if report.index < completed:
                 result.report(report.code, report.message, **report.context)
-        would = (PLANNED, VERIFIED) if self.ctx.dry_run else (APPLIED,)
+        would = (MoveState.PLANNED, MoveState.VERIFIED) if self.ctx.dry_run else (MoveState.APPLIED,)
         moved = [m for m in self.moves if m.state in would and m.index < completed]
         result.migrated = len(moved) + len(self.recovered)
         copies = {id(m.copy): m.copy for m in moved if m.copy is not None and m.created}

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scenestore.budget import Deadline
+from scenestore.db import PROJECTS
 from scenestore.migration import journal, runs
 from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
@@ -78,7 +79,7 @@ def migrate_batch(
         if options.pool is None:
             options.pool = stack.enter_context(ThreadPoolExecutor(options.config.workers, thread_name_prefix="migrate"))
         if request.dry_run:
-            return _dry_run(request, services, deadline, options)
+            return _loop(request, services, deadline, options, request.cursor, options.sources or NoIndex(), _DryRun())
         if options.heartbeat is None:
             beat = runs.Heartbeat(
                 services.db, options.owner, options.config.lease_ttl, options.config.heartbeat_interval
@@ -87,38 +88,6 @@ def migrate_batch(
             stack.callback(beat.stop)
         return _run(request, services, deadline, options)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _dry_run(request: BatchRequest, services: Services, deadline: Deadline, options: EngineOptions) -> BatchResult:
-    assert options.pool is not None
-    total = BatchResult(run_id=request.run_id, cursor=request.cursor)
-    reader = ShardReader(services.db, request.the_shard, request.position)
-    ctx = BatchContext(
-        store=services.store,
-        db=services.db,
-        run_id=request.run_id,
-        dry_run=True,
-        pool=options.pool,
-        sources=options.sources or NoIndex(),
-        deadline=deadline,
-    )
-    pace = _Pace()
-    while pace.room_for_one(deadline):
-        started = time.monotonic()
-        docs = reader.take(request.batch_size)
-        if not docs:
-            if reader.next_phase():
-                total.cursor = Position(reader.phase).encode()
-                continue
-            total.done = True
-            break
-        outcome = BatchProcessor(ctx, reader.phase, docs).run()
-        outcome.result.cursor = Position(reader.phase, docs[-1]["_id"]).encode()
-        total.merge(outcome.result)
-        if options.on_progress:
-            options.on_progress(outcome.result)
-        pace.record(time.monotonic() - started)
-    return total
 
 
 def _run(request: BatchRequest, services: Services, deadline: Deadline, options: EngineOptions) -> BatchResult:
@@ -164,88 +133,169 @@ def _run(request: BatchRequest, services: Services, deadline: Deadline, options:
             runs.release(db, run_id, shard.id, options.owner)
 
 
-def _dirty_marker(
-    db: Database[dict[str, Any]], run_id: str, shard: Shard, owner: str, dirty: list[Position | None], last: Position
-) -> Callable[[], None]:
-    """Before a batch's first intent: widen ``dirty_until`` to the batch's last document (never narrow it)."""
+class _Ledger(Protocol):
+    """Where a loop's batches are recorded: nowhere (dry run), or the run document fenced on the lease."""
 
-    def mark() -> None:
-        if dirty[0] is None or last.order() > dirty[0].order():
-            runs.mark_dirty(db, run_id, shard, owner, last.encode())
-            dirty[0] = last
+    def check(self) -> None:
+        """Stop (raise) before a batch when the work may no longer go on."""
 
-    return mark
+    def prepare(self, ctx: BatchContext, phase: str, docs: list[dict[str, Any]]) -> BatchProcessor:
+        """Run a batch's first half (plan .. verify) with what this ledger knows of earlier attempts."""
+
+    def commit(self, result: BatchResult) -> None:
+        """Record a finished batch (or the end of a phase: no documents) before the next one is recorded."""
+
+    def after_batch(self) -> None:
+        """Between two batches (a throttling pause)."""
+
+    def close(self, total: BatchResult) -> None:
+        """After the loop."""
+
+
+class _DryRun:
+    def check(self) -> None:
+        return None
+
+    def prepare(self, ctx: BatchContext, phase: str, docs: list[dict[str, Any]]) -> BatchProcessor:
+        processor = BatchProcessor(ctx, phase, docs)
+        processor.prepare()
+        return processor
+
+    def commit(self, result: BatchResult) -> None:
+        return None
+
+    def after_batch(self) -> None:
+        return None
+
+    def close(self, total: BatchResult) -> None:
+        return None
+
+
+@dataclass
+class _Committed:
+    """Progress recorded in ``scenestore_migrations``: the cursor moves past whole batches only, fenced on the
+    shard's lease; ``dirty_until`` tells which batches an earlier attempt may have journalled."""
+
+    db: Database[dict[str, Any]]
+    run_id: str
+    shard: Shard
+    options: EngineOptions
+    dirty: Position | None
+
+    def check(self) -> None:
+        assert self.options.heartbeat is not None
+        self.options.heartbeat.check(self.run_id, self.shard.id)
+
+    def prepare(self, ctx: BatchContext, phase: str, docs: list[dict[str, Any]]) -> BatchProcessor:
+        first, last = Position(phase, docs[0]["_id"]), Position(phase, docs[-1]["_id"])
+        loaded = self.dirty is not None and first.order() <= self.dirty.order()
+        ctx = replace(ctx, load_journal=loaded, before_intents=lambda: self._mark_dirty(last))
+        processor = BatchProcessor(ctx, phase, docs)
+        try:
+            processor.prepare()
+        except journal.DuplicateIntent:  # entries from an attempt dirty_until did not know of: plan with them
+            processor = BatchProcessor(replace(ctx, load_journal=True), phase, docs)
+            processor.prepare()
+        return processor
+
+    def _mark_dirty(self, last: Position) -> None:
+        """Before a batch's first intent: widen ``dirty_until`` to the batch's last document (never narrow it)."""
+        if self.dirty is None or last.order() > self.dirty.order():
+            runs.mark_dirty(self.db, self.run_id, self.shard, self.options.owner, last.encode())
+            self.dirty = last
+
+    def commit(self, result: BatchResult) -> None:
+        runs.commit_batch(
+            self.db,
+            self.run_id,
+            self.shard,
+            self.options.owner,
+            self.options.config.lease_ttl,
+            cursor=result.cursor,
+            done=result.done,
+            result=result,
+        )
+
+    def after_batch(self) -> None:
+        if self.options.config.pause:
+            time.sleep(self.options.config.pause)
+
+    def close(self, total: BatchResult) -> None:
+        if total.done:
+            runs.finish_if_complete(self.db, self.run_id)
 
 
 def _batches(request: BatchRequest, services: Services, deadline: Deadline, options: EngineOptions) -> BatchResult:
     db = services.db
     shard = request.the_shard
-    run_id = request.run_id
-    config = options.config
-    assert options.heartbeat is not None and options.pool is not None
-    state = runs.shard_state(runs.get_run(db, run_id), shard)
+    state = runs.shard_state(runs.get_run(db, request.run_id), shard)
     cursor = state.get("cursor") if state.get("cursor") is not None else request.cursor
-    position = Position.decode(cursor)
-    total = BatchResult(run_id=run_id, cursor=cursor)
     sources = options.sources
     if sources is None:
-        stored = StoredIndex(db, run_id)
+        stored = StoredIndex(db, request.run_id)
         sources = stored if stored.is_ready() else NoIndex()
+    dirty = Position.decode(state["dirty_until"]) if state.get("dirty_until") else None
+    ledger = _Committed(db, request.run_id, shard, options, dirty)
+    return _loop(request, services, deadline, options, cursor, sources, ledger)
+
+
+def _loop(
+    request: BatchRequest,
+    services: Services,
+    deadline: Deadline,
+    options: EngineOptions,
+    cursor: str | None,
+    sources: SourceIndex,
+    ledger: _Ledger,
+) -> BatchResult:
+    """Batches in ``_id`` order from ``cursor`` until the shard is done or the deadline is near.
+
+    The one loop of both a dry run and a committed run; ``ledger`` is what differs between them.
+    """
+    assert options.pool is not None
+    dry_run = isinstance(ledger, _DryRun)
     ctx = BatchContext(
         store=services.store,
-        db=db,
-        run_id=run_id,
-        dry_run=False,
+        db=services.db,
+        run_id=request.run_id,
+        dry_run=dry_run,
         pool=options.pool,
         sources=sources,
         deadline=deadline,
-        hooks=options.hooks,
+        hooks=None if dry_run else options.hooks,
     )
-    reader = ShardReader(db, shard, position)
-    dirty = [Position.decode(state["dirty_until"]) if state.get("dirty_until") else None]
+    position = Position.decode(cursor)
+    reader = ShardReader(services.db, request.the_shard, position)
+    total = BatchResult(run_id=request.run_id, cursor=cursor)
     pace = _Pace()
     while pace.room_for_one(deadline):
-        options.heartbeat.check(run_id, shard.id)
+        ledger.check()
         started = time.monotonic()
         docs = reader.take(request.batch_size)
         if not docs:
             moved = reader.next_phase()
-            empty = BatchResult(run_id=run_id)
-            cursor = Position(reader.phase).encode()
-            runs.commit_batch(
-                db, run_id, shard, options.owner, config.lease_ttl, cursor=cursor, done=not moved, result=empty
-            )
-            total.cursor, total.done = cursor, not moved
+            marker = BatchResult(run_id=request.run_id, cursor=Position(reader.phase).encode(), done=not moved)
+            ledger.commit(marker)
+            total.cursor, total.done = marker.cursor, marker.done
             if moved:
                 continue
             break
-        first, last = Position(reader.phase, docs[0]["_id"]), Position(reader.phase, docs[-1]["_id"])
-        ctx.load_journal = dirty[0] is not None and first.order() <= dirty[0].order()
-        ctx.before_intents = _dirty_marker(db, run_id, shard, options.owner, dirty, last)
-        try:
-            outcome = BatchProcessor(ctx, reader.phase, docs).run()
-        except journal.DuplicateIntent:  # entries from an attempt dirty_until did not know of: plan with them
-            ctx.load_journal = True
-            outcome = BatchProcessor(ctx, reader.phase, docs).run()
+        processor = ledger.prepare(ctx, reader.phase, docs)
+        outcome = processor.conclude()
         result = outcome.result
         finished = outcome.completed == len(docs)
         if outcome.completed:
             position = Position(reader.phase, docs[outcome.completed - 1]["_id"])
-        done = finished and reader.phase == "projects" and not reader.has_more()
+        done = finished and reader.phase == PROJECTS and not reader.has_more()
         result.cursor, result.done = position.encode(), done
-        runs.commit_batch(
-            db, run_id, shard, options.owner, config.lease_ttl, cursor=result.cursor, done=done, result=result
-        )
-        if options.hooks:
-            options.hooks("committed", {"cursor": result.cursor})
+        ledger.commit(result)
+        ctx.hook("committed", cursor=result.cursor)
         total.merge(result)
         if options.on_progress:
             options.on_progress(result)
         pace.record(time.monotonic() - started)
         if done or not finished:
             break
-        if config.pause:
-            time.sleep(config.pause)
-    if total.done:
-        runs.finish_if_complete(db, run_id)
+        ledger.after_batch()
+    ledger.close(total)
     return total

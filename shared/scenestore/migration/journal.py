@@ -17,12 +17,14 @@ is not recorded: it is deleted once nothing references it, and a re-run of a bat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from scenestore.db import chunks
+from scenestore.common import chunked
 from scenestore.migration.ids import encode_id
 from scenestore.migration.runs import now
+from scenestore.migration.states import JournalState
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -30,11 +32,6 @@ if TYPE_CHECKING:
 
 JOURNAL: Final = "scenestore_migration_journal"
 
-INTENT: Final = "intent"
-APPLIED: Final = "applied"
-CONFLICT: Final = "conflict"
-FAILED: Final = "failed"
-ROLLED_BACK: Final = "rolled_back"
 OUTCOME: Final = "|outcome"
 
 
@@ -63,7 +60,7 @@ def load(db: Database[dict[str, Any]], ids: Iterable[str]) -> dict[str, dict[str
     """Entries by ``_id``, each merged with its outcome."""
     wanted = list(dict.fromkeys(ids))
     docs: dict[str, dict[str, Any]] = {}
-    for batch in chunks([*wanted, *map(outcome_id, wanted)], 500):
+    for batch in chunked([*wanted, *map(outcome_id, wanted)], 500):
         docs.update((doc["_id"], doc) for doc in journal(db).find({"_id": {"$in": batch}}))
     return {i: _merge(docs[i], docs.get(outcome_id(i))) for i in wanted if i in docs}
 
@@ -88,7 +85,9 @@ def insert_intents(db: Database[dict[str, Any]], entries: list[dict[str, Any]]) 
         return
     stamp = now()
     try:
-        journal(db).insert_many([{**e, "state": INTENT, "created_at": stamp} for e in entries], ordered=False)
+        journal(db).insert_many(
+            [{**e, "state": JournalState.INTENT.value, "created_at": stamp} for e in entries], ordered=False
+        )
     except BulkWriteError as exc:
         if all(err.get("code") == 11000 for err in exc.details.get("writeErrors", [])):
             raise DuplicateIntent("journal entries already exist for this batch") from exc
@@ -103,26 +102,46 @@ def write_intents(db: Database[dict[str, Any]], entries: list[dict[str, Any]]) -
         return
     stamp = now()
     ops = [
-        ReplaceOne({"_id": e["_id"]}, {**e, "state": INTENT, "created_at": e.get("created_at") or stamp}, upsert=True)
+        ReplaceOne(
+            {"_id": e["_id"]},
+            {**e, "state": JournalState.INTENT.value, "created_at": e.get("created_at") or stamp},
+            upsert=True,
+        )
         for e in entries
     ]
     journal(db).bulk_write(ops, ordered=False)
     journal(db).delete_many({"_id": {"$in": [outcome_id(e["_id"]) for e in entries]}})
 
 
-def mark(db: Database[dict[str, Any]], ids: list[str], state: str, **fields: Any) -> None:
-    """Record the outcome of some entries: inserted (cheap) the first time, replaced when it changes."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The outcome of one entry: its new state (checked by the caller with ``states.transition``) and details."""
+
+    entry: str
+    state: JournalState
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+def record(db: Database[dict[str, Any]], outcomes: Sequence[Outcome]) -> None:
+    """Record the outcomes of a batch in one round trip: inserted (cheap) the first time; those that already
+    had one (a re-run, a rollback) are replaced in a second ``bulk_write``."""
     from pymongo import ReplaceOne
     from pymongo.errors import BulkWriteError
 
-    unique = list(dict.fromkeys(ids))
-    if not unique:
+    if not outcomes:
         return
     stamp = now()
-    run_id = unique[0].split("|", 1)[0]
-    docs = {
-        i: {"_id": outcome_id(i), "entry": i, "run_id": run_id, "state": state, "at": stamp, **fields} for i in unique
-    }
+    docs: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        oid = outcome_id(outcome.entry)
+        docs[oid] = {
+            "_id": oid,
+            "entry": outcome.entry,
+            "run_id": outcome.entry.split("|", 1)[0],
+            "state": outcome.state.value,
+            "at": stamp,
+            **outcome.fields,
+        }
     try:
         journal(db).insert_many(list(docs.values()), ordered=False)
         return
@@ -132,7 +151,7 @@ def mark(db: Database[dict[str, Any]], ids: list[str], state: str, **fields: Any
             raise
         existing = {docs_id for err in errors if (docs_id := (err.get("keyValue") or {}).get("_id"))}
     if not existing:  # the server did not say which: replace them all, idempotently
-        existing = {doc["_id"] for doc in docs.values()}
+        existing = set(docs)
     ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs.values() if d["_id"] in existing]
     journal(db).bulk_write(ops, ordered=False)
 
@@ -157,7 +176,7 @@ def count_applied(db: Database[dict[str, Any]], run_id: str) -> dict[str, int]:
     """Exact totals of a run from its journal (counts in the run document may lag after a crash)."""
     totals = {"migrated": 0, "bytes_copied": 0}
     for entry in iter_run(db, run_id):
-        if entry.get("state") == APPLIED:
+        if entry.get("state") == JournalState.APPLIED:
             totals["migrated"] += 1
             if entry.get("created"):
                 totals["bytes_copied"] += int(entry.get("size") or 0)

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from scenestore.common import MAX_REPORTED_ERRORS, extend_capped, validation_problems
 from scenestore.db import PROJECTS, SCENES
 from scenestore.errors import InvalidRequest
 from scenestore.migration.config import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
@@ -24,7 +25,6 @@ from scenestore.migration.ids import decode_id, encode_id, sort_key
 from scenestore.migration.shards import Shard
 
 RUN_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
-MAX_REPORTED_ERRORS: Final = 100
 
 Phase = Literal["scenes", "projects"]
 PHASES: Final[tuple[str, ...]] = (SCENES, PROJECTS)
@@ -117,7 +117,7 @@ def parse_request(event: Any) -> BatchRequest:
     try:
         return BatchRequest.model_validate(event)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors())
+        problems = validation_problems(exc.errors(), root="event")
         raise InvalidRequest(f"invalid migrate-batch input: {problems}") from None
 
 
@@ -152,9 +152,7 @@ class BatchResult:
         self.skipped += other.skipped
         self.failed += other.failed
         self.bytes_copied += other.bytes_copied
-        room = MAX_REPORTED_ERRORS - len(self.errors)
-        if room > 0:
-            self.errors.extend(other.errors[:room])
+        extend_capped(self.errors, other.errors)
         self.cursor = other.cursor
         self.done = other.done
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from scenestore.common import get_path
 from scenestore.db import PROJECTS, SCENES, id_candidates, project_owner
 from scenestore.keys import OUTPUT_KIND, SCENE_KINDS, build_key, is_legacy_key, split_extension
 
@@ -57,12 +58,8 @@ class Slot:
 
 
 def _value(doc: dict[str, Any], dotted: str) -> str | None:
-    node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node if isinstance(node, str) else None
+    value = get_path(doc, dotted)
+    return value if isinstance(value, str) else None
 
 
 def media_kind(scene: dict[str, Any]) -> str:

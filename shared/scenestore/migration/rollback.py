@@ -21,13 +21,15 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
-from scenestore.db import find_references
+from scenestore.common import get_path
 from scenestore.migration import journal, runs
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.models import BatchResult
 from scenestore.migration.objects import copy_object, head_many, same_bytes
-from scenestore.prefix_delete import delete_keys
+from scenestore.migration.states import JournalState, journal_state, transition
+from scenestore.migration.swap import FieldSwap, swap_fields
 from scenestore.storage import ObjectInfo, ObjectStore
+from scenestore.unreferenced import delete_unreferenced
 
 if TYPE_CHECKING:
     from scenestore.migration.batch import Hook
@@ -69,7 +71,7 @@ def rollback_run(
             with ThreadPoolExecutor(config.workers, thread_name_prefix="rollback") as pool:
                 batch: list[dict[str, Any]] = []
                 for entry in journal.iter_run(db, run_id):
-                    if entry.get("state") == journal.ROLLED_BACK:
+                    if journal_state(entry.get("state")) == JournalState.ROLLED_BACK:
                         continue
                     batch.append(entry)
                     if len(batch) >= ROLLBACK_BATCH:
@@ -117,13 +119,6 @@ def _wait_for_forward(services: Services, run_id: str, info: Callable[[str], Non
         time.sleep(0.2)
 
 
-def _field(doc: dict[str, Any] | None, dotted: str) -> Any:
-    node: Any = doc
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
 def _rollback_batch(
     services: Services,
     pool: Executor,
@@ -132,8 +127,6 @@ def _rollback_batch(
     report: BatchResult,
     hooks: Hook | None,
 ) -> None:
-    from pymongo import UpdateOne
-
     db, store = services.db, services.store
     by_collection: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
@@ -144,12 +137,12 @@ def _rollback_batch(
         ids = list({repr(e["doc_id"]): e["doc_id"] for e in items}.values())
         docs = {repr(d["_id"]): d for d in db[collection].find({"_id": {"$in": ids}}, fields)}
         for e in items:
-            current[e["_id"]] = _field(docs.get(repr(e["doc_id"])), e["field"])
-    revert = [
-        e for e in entries if e.get("state") in (journal.APPLIED, journal.INTENT) and current[e["_id"]] == e["new_key"]
-    ]
+            current[e["_id"]] = get_path(docs.get(repr(e["doc_id"])), e["field"])
+    states = {e["_id"]: journal_state(e.get("state")) for e in entries}
+    movable = (JournalState.APPLIED, JournalState.INTENT)
+    revert = [e for e in entries if states[e["_id"]] in movable and current[e["_id"]] == e["new_key"]]
     for e in entries:
-        if e.get("state") == journal.APPLIED and current[e["_id"]] not in (e["new_key"], e["old_key"]):
+        if states[e["_id"]] == JournalState.APPLIED and current[e["_id"]] not in (e["new_key"], e["old_key"]):
             report.report("changed_by_app", "the document changed after the move; left as it is", key=e["new_key"])
     blocked = _restore_old_objects(store, pool, revert, counts, report)
     revert = [e for e in revert if e["old_key"] not in blocked]
@@ -160,36 +153,30 @@ def _rollback_batch(
         items = [e for e in revert if e["collection"] == collection]
         if not items:
             continue
-        ops = [
-            UpdateOne({"_id": e["doc_id"], e["field"]: e["new_key"]}, {"$set": {e["field"]: e["old_key"]}})
-            for e in items
-        ]
-        result = db[collection].bulk_write(ops, ordered=False)
-        if result.matched_count == len(ops):
-            reverted.update(e["_id"] for e in items)
-            continue
-        ids = list({repr(e["doc_id"]): e["doc_id"] for e in items}.values())
-        docs = {repr(d["_id"]): d for d in db[collection].find({"_id": {"$in": ids}}, {e["field"]: 1 for e in items})}
-        for e in items:
-            if _field(docs.get(repr(e["doc_id"])), e["field"]) == e["old_key"]:
+        swaps = [FieldSwap(e["doc_id"], e["field"], e["new_key"], e["old_key"]) for e in items]
+        for e, landed in zip(items, swap_fields(db[collection], swaps), strict=True):
+            if landed:
                 reverted.add(e["_id"])
             else:
                 report.report("changed_by_app", "the document changed during rollback; left as it is", key=e["new_key"])
     counts["reverted"] += len(reverted)
     if hooks:
         hooks("rollback_updated", {"count": len(reverted)})
-    created = {e["new_key"] for e in entries if e.get("created") and e["old_key"] not in blocked}
-    referenced = find_references(db, created) if created else {}
-    doomed = sorted(k for k in created if k not in referenced)
-    for start in range(0, len(doomed), 1000):
-        chunk = doomed[start : start + 1000]
-        outcome = delete_keys(store.client, store.bucket, [ObjectInfo(k, 0, "") for k in chunk])
-        counts["deleted_new"] += outcome.deleted
-        for err in outcome.errors:
-            report.report("delete_failed", f"{err.get('code')}: {err.get('message')}", key=err.get("key"))
-    done = [e["_id"] for e in entries if e["old_key"] not in blocked]
-    journal.mark(db, [i for i in done if i in reverted], journal.ROLLED_BACK, reverted=True)
-    journal.mark(db, [i for i in done if i not in reverted], journal.ROLLED_BACK, reverted=False)
+    created = [e["new_key"] for e in entries if e.get("created") and e["old_key"] not in blocked]
+    deletion = delete_unreferenced(db, store.client, store.bucket, created)
+    counts["deleted_new"] += len(deletion.deleted)
+    for err in deletion.errors:
+        report.report("delete_failed", f"{err.get('code')}: {err.get('message')}", key=err.get("key"))
+    outcomes = [
+        journal.Outcome(
+            e["_id"],
+            transition(states[e["_id"]], JournalState.ROLLED_BACK),
+            {"reverted": e["_id"] in reverted},
+        )
+        for e in entries
+        if e["old_key"] not in blocked
+    ]
+    journal.record(db, outcomes)
 
 
 def _restore_old_objects(

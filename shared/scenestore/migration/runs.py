@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from scenestore.common import MAX_REPORTED_ERRORS, get_path
 from scenestore.errors import Conflict, InvalidRequest, NotFound
-from scenestore.migration.models import MAX_REPORTED_ERRORS, BatchResult
+from scenestore.migration.models import BatchResult
 from scenestore.migration.shards import Shard, check_coverage
 
 if TYPE_CHECKING:
@@ -171,11 +172,7 @@ def release(db: Database[dict[str, Any]], run_id: str, slot: str, owner: str) ->
 
 
 def lease_info(db: Database[dict[str, Any]], run_id: str, slot: str) -> LeaseInfo:
-    doc = get_run(db, run_id)
-    node: Any = doc
-    for part in lease_path(slot).split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    node = node or {}
+    node = get_path(get_run(db, run_id), lease_path(slot)) or {}
     expires = node.get("expires_at") or EPOCH
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
