@@ -224,6 +224,10 @@ def test_the_local_server_is_the_same_app_as_in_process(services: Services, api_
     assert set(load_presign_app().routes) == {
         "/projects/{project_id}/uploads",
         "/projects/{project_id}/uploads/complete",
+        "/projects/{project_id}/multipart",
+        "/projects/{project_id}/multipart/{upload_id}",
+        "/projects/{project_id}/multipart/{upload_id}/parts/{part_number}",
+        "/projects/{project_id}/multipart/{upload_id}/complete",
         "/files",
         "/storage/{key+}",
         "/projects/{project_id}/files",

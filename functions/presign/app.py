@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from chalice import Chalice, Response
@@ -55,9 +56,17 @@ app.api.binary_types = []  # every body here is JSON; never base64-encode one
 _ANY_TYPE = ["*/*"]
 
 
+#: Every method registered per path: one path may serve several (GET and DELETE of a multipart upload), and its
+#: one ``OPTIONS`` route (Chalice allows a method once per path) must announce them all.
+_METHODS_BY_PATH: dict[str, list[str]] = {}
+
+
 def route(path: str, method: str, *, auth: bool = True, query_token: bool = False) -> Callable[..., Any]:
-    """Register ``view(request, caller)`` for ``method`` plus its CORS preflight (``OPTIONS``)."""
+    """Register ``view(request, caller)`` for ``method`` plus, once per path, its CORS preflight (``OPTIONS``)."""
     spec = RouteSpec(method=method, auth=auth, query_token=query_token)
+    methods = _METHODS_BY_PATH.setdefault(path, [])
+    first_on_path = not methods
+    methods.append(method)
 
     def register(view: Callable[..., Reply]) -> Callable[..., Reply]:
         def chalice_view(**_path_params: str) -> Response:
@@ -70,11 +79,13 @@ def route(path: str, method: str, *, auth: bool = True, query_token: bool = Fals
                 path_params={k.rstrip("+"): v for k, v in (request.uri_params or {}).items()},
                 body=_raw_body(request),
             )
-            reply = http_api.handle(api_request, spec, view)
+            active = spec if request.method != "OPTIONS" else replace(spec, preflight_methods=tuple(methods))
+            reply = http_api.handle(api_request, active, view)
             return Response(body=reply.body, status_code=reply.status, headers=reply.headers)
 
         chalice_view.__name__ = view.__name__
-        app.route(path, methods=[method, "OPTIONS"], content_types=_ANY_TYPE)(chalice_view)
+        route_methods = [method, "OPTIONS"] if first_on_path else [method]
+        app.route(path, methods=route_methods, content_types=_ANY_TYPE)(chalice_view)
         return view
 
     return register
@@ -129,6 +140,66 @@ def complete_upload(request: ApiRequest, caller: Caller) -> Reply:
     return Reply(200, complete(caller.services, caller.user_id, project_id, body.key))
 
 
+# -- multipart uploads (contract section 4): the same checks as the single PUT, in scenestore.multipart -----
+@route("/projects/{project_id}/multipart", "POST")
+def create_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.multipart import create_multipart
+    from scenestore.uploads import UploadSpec
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id[:128])
+    body = http_api.parse_body(http_api.UploadBody, request.body)
+    spec = UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+    return Reply(201, create_multipart(caller.services, caller.user_id, project_id, spec))
+
+
+@route("/projects/{project_id}/multipart/{upload_id}/parts/{part_number}", "GET")
+def sign_multipart_part(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.multipart import sign_part
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id[:128])
+    upload_id, part_number = request.path_param("upload_id"), request.path_param("part_number")
+    key = request.query_param("key")
+    return Reply(200, sign_part(caller.services, caller.user_id, project_id, upload_id, key, part_number))
+
+
+@route("/projects/{project_id}/multipart/{upload_id}", "GET")
+def list_multipart_parts(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.multipart import list_parts
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id[:128])
+    upload_id, key = request.path_param("upload_id"), request.query_param("key")
+    return Reply(200, list_parts(caller.services, caller.user_id, project_id, upload_id, key))
+
+
+@route("/projects/{project_id}/multipart/{upload_id}/complete", "POST")
+def complete_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.multipart import complete_multipart
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id[:128])
+    body = http_api.parse_body(
+        http_api.MultipartCompleteBody, request.body, max_bytes=http_api.MAX_MULTIPART_COMPLETE_BYTES
+    )
+    parts = [(part.PartNumber, part.ETag) for part in body.parts]
+    upload_id = request.path_param("upload_id")
+    return Reply(200, complete_multipart(caller.services, caller.user_id, project_id, upload_id, body.key, parts))
+
+
+@route("/projects/{project_id}/multipart/{upload_id}", "DELETE")
+def abort_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.multipart import abort_multipart
+
+    project_id = request.path_param("project_id")
+    caller.note(project_id=project_id[:128])
+    upload_id, key = request.path_param("upload_id"), request.query_param("key")
+    abort_multipart(caller.services, caller.user_id, project_id, upload_id, key)
+    return Reply(204, "")
+
+
+# -- downloads ------------------------------------------------------------------------------------------
 @route("/files", "GET")
 def get_file(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.files import presign_download

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field as PydanticField
 
 from scenestore.common import validation_problems
 from scenestore.errors import (
@@ -121,13 +122,13 @@ class Caller:
 
 
 # -- bodies -------------------------------------------------------------------------------------------
-def json_object(raw: bytes | str | None) -> dict[str, Any]:
+def json_object(raw: bytes | str | None, *, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The body as a JSON object, or ``InvalidRequest`` for anything else (empty, not UTF-8, not JSON,
     a list, a number too long to parse, nesting deep enough to exhaust recursion)."""
     if raw is None or len(raw) == 0:
         raise InvalidRequest("request body must be a JSON object")
-    if len(raw) > MAX_BODY_BYTES:
-        raise TooLarge(f"request body must be at most {MAX_BODY_BYTES} bytes")
+    if len(raw) > max_bytes:
+        raise TooLarge(f"request body must be at most {max_bytes} bytes")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         value = json.loads(text, parse_constant=_reject_constant)
@@ -167,8 +168,30 @@ class CompleteBody(BaseModel):
     key: str
 
 
-def parse_body(model: type[M], raw: bytes | str | None) -> M:
-    data = json_object(raw)
+class CompletedPart(BaseModel):
+    """One entry of a multipart complete, as S3 (and ``@uppy/aws-s3``) spell it."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    PartNumber: int = PydanticField(ge=1, le=10_000)
+    ETag: str = PydanticField(min_length=1, max_length=256)
+
+
+class MultipartCompleteBody(BaseModel):
+    """``POST /projects/{id}/multipart/{upload_id}/complete``: the key and every part's ETag."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    key: str
+    parts: list[CompletedPart] = PydanticField(min_length=1, max_length=10_000)
+
+
+#: A complete of 10,000 parts is about 600 KB of JSON: the one body allowed past ``MAX_BODY_BYTES``.
+MAX_MULTIPART_COMPLETE_BYTES: Final = 1024 * 1024
+
+
+def parse_body(model: type[M], raw: bytes | str | None, *, max_bytes: int = MAX_BODY_BYTES) -> M:
+    data = json_object(raw, max_bytes=max_bytes)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -235,6 +258,8 @@ class RouteSpec:
     method: str
     auth: bool = True
     query_token: bool = False
+    preflight_methods: tuple[str, ...] = ()
+    """Every method the path serves, for its CORS preflight (empty: just ``method``)."""
 
 
 def handle(request: ApiRequest, spec: RouteSpec, view: Callable[..., Reply]) -> Reply:
@@ -249,7 +274,7 @@ def handle(request: ApiRequest, spec: RouteSpec, view: Callable[..., Reply]) -> 
         services = get_services()
         allowed_origins = services.settings.cors_origins
         if request.method == "OPTIONS":
-            reply = preflight(origin, allowed_origins, (spec.method,))
+            reply = preflight(origin, allowed_origins, spec.preflight_methods or (spec.method,))
         elif spec.auth:
             caller = Caller(user_id=authenticate(services, request, allow_query=spec.query_token), services=services)
             log_keys = caller.log_keys

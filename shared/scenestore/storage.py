@@ -1,4 +1,4 @@
-"""Object operations over one bucket: presign, head, copy, list.
+"""Object operations over one bucket: presign, head, copy, list, multipart uploads, bucket set-up.
 
 The client is always passed in (see ``scenestore.clients``); this module never creates one. Deleting a
 prefix lives in ``scenestore.prefix_delete`` because it has its own concurrency and time budget.
@@ -16,11 +16,18 @@ from scenestore.errors import InvalidRequest, NotFound, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 #: Above this size a single CopyObject is refused by S3/R2; s3transfer switches to UploadPartCopy.
 MAX_SINGLE_COPY: Final = 5 * 1024**3
 LIST_PAGE: Final = 1000
 _MISSING_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
+#: The multipart upload id is unknown (never created, aborted, completed, or aborted by the lifecycle rule).
+_NO_SUCH_UPLOAD: Final = "NoSuchUpload"
+#: CompleteMultipartUpload refusals that the client caused (a part missing, a wrong ETag, a part too small).
+_BAD_COMPLETION_CODES: Final = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML"})
+#: The ID of the one lifecycle rule this project owns in a bucket; other rules are left as they are.
+ABORT_MULTIPART_RULE_ID: Final = "scenestore-abort-incomplete-multipart"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,18 @@ def is_missing(exc: BaseException) -> bool:
     return error_code(exc) in _MISSING_CODES
 
 
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One part a multipart upload already holds, in the shape S3's ``ListParts`` (and Uppy) use."""
+
+    part_number: int
+    size: int
+    etag: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"PartNumber": self.part_number, "Size": self.size, "ETag": self.etag}
+
+
 class ObjectStore:
     """One bucket behind one S3 client."""
 
@@ -94,6 +113,29 @@ class ObjectStore:
             url=url,
             headers={"Content-Type": content_type, "Content-Length": str(content_length)},
             expires_at=_expiry(expires_in),
+        )
+
+    def presign_upload_part(
+        self, key: str, *, upload_id: str, part_number: int, content_length: int, expires_in: int
+    ) -> PresignedRequest:
+        """An ``UploadPart`` PUT URL for one part, its exact length signed like :meth:`presign_put`'s.
+
+        The part's type needs no signing: the object's ``Content-Type`` was fixed when the upload was created.
+        """
+        url = self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+                "ContentLength": content_length,
+            },
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        return PresignedRequest(
+            method="PUT", url=url, headers={"Content-Length": str(content_length)}, expires_at=_expiry(expires_in)
         )
 
     def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
@@ -200,8 +242,67 @@ class ObjectStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def ensure_bucket(self, *, cors_origins: tuple[str, ...] = ("*",)) -> None:
-        """Create the bucket if missing and set the contract's CORS rule (local stack and tests)."""
+    # -- multipart uploads --------------------------------------------------------------------------
+    # A missing upload id is ``NotFound`` (the API's 404); a completion S3 refuses because of the client's
+    # parts is ``InvalidRequest`` (400); anything else is a ``StorageError`` naming the S3 code.
+    def create_multipart(self, key: str, *, content_type: str) -> str:
+        """Start a multipart upload of ``key`` with its ``Content-Type``; returns the upload id."""
+        response = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        return str(response["UploadId"])
+
+    def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        """Every part the upload holds so far, in part-number order (all pages: up to 10,000 parts)."""
+        from botocore.exceptions import ClientError
+
+        parts: list[PartInfo] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id}
+        while True:
+            try:
+                response = self.client.list_parts(**kwargs)
+            except ClientError as exc:
+                raise _multipart_error(exc, "ListParts", key) from exc
+            parts.extend(
+                PartInfo(part_number=int(p["PartNumber"]), size=int(p["Size"]), etag=str(p["ETag"]))
+                for p in response.get("Parts", [])
+            )
+            marker = response.get("NextPartNumberMarker")
+            if not response.get("IsTruncated") or not marker:
+                return parts
+            kwargs["PartNumberMarker"] = marker
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Assemble the object from ``(part_number, etag)`` pairs, which must be in ascending order."""
+        from botocore.exceptions import ClientError
+
+        listed: list[CompletedPartTypeDef] = [{"PartNumber": number, "ETag": etag} for number, etag in parts]
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
+            )
+        except ClientError as exc:
+            raise _multipart_error(exc, "CompleteMultipartUpload", key) from exc
+
+    def abort_multipart(self, key: str, upload_id: str) -> bool:
+        """Abort the upload and free its parts; ``False`` when it was already gone (abort is idempotent)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if error_code(exc) == _NO_SUCH_UPLOAD:
+                return False
+            raise _multipart_error(exc, "AbortMultipartUpload", key) from exc
+        return True
+
+    def multipart_upload_ids(self, key: str) -> list[str]:
+        """The ids of the uploads in progress for exactly ``key`` (tests and operators: what is left behind)."""
+        response = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        return [str(u["UploadId"]) for u in response.get("Uploads", []) if u.get("Key") == key]
+
+    # -- bucket set-up ------------------------------------------------------------------------------
+    def ensure_bucket(self, *, cors_origins: tuple[str, ...] = ("*",), multipart_abort_days: int | None = None) -> None:
+        """Create the bucket if missing and set the contract's CORS rule (local stack and tests), and, given
+        ``multipart_abort_days``, the lifecycle rule that aborts incomplete multipart uploads."""
         from botocore.exceptions import ClientError
 
         try:
@@ -209,6 +310,63 @@ class ObjectStore:
         except ClientError:
             self.client.create_bucket(Bucket=self.bucket)
         self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=bucket_cors(cors_origins))  # type: ignore[arg-type]
+        if multipart_abort_days is not None:
+            self.ensure_abort_multipart_rule(multipart_abort_days)
+
+    def ensure_abort_multipart_rule(self, days: int) -> None:
+        """Set our lifecycle rule (:func:`abort_multipart_rule`), keeping every other rule the bucket has:
+        ``PutBucketLifecycleConfiguration`` replaces the whole configuration, so the rest is read first."""
+        from botocore.exceptions import ClientError
+
+        try:
+            rules = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", [])
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchLifecycleConfiguration":
+                raise StorageError(f"reading the lifecycle rules of {self.bucket} failed: {error_code(exc)}") from exc
+            rules = []
+        kept = [rule for rule in rules if rule.get("ID") != ABORT_MULTIPART_RULE_ID]
+        configuration = {"Rules": [*kept, abort_multipart_rule(days)]}
+        self.client.put_bucket_lifecycle_configuration(
+            Bucket=self.bucket,
+            LifecycleConfiguration=configuration,  # type: ignore[arg-type]
+        )
+
+    def abort_multipart_days(self) -> int | None:
+        """The days after which our lifecycle rule aborts incomplete uploads, or ``None`` without the rule."""
+        from botocore.exceptions import ClientError
+
+        try:
+            rules = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", [])
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchLifecycleConfiguration":
+                return None
+            raise
+        for rule in rules:
+            if rule.get("ID") == ABORT_MULTIPART_RULE_ID and rule.get("Status") == "Enabled":
+                return int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        return None
+
+
+def abort_multipart_rule(days: int) -> dict[str, Any]:
+    """The lifecycle rule of contract section 4: abort multipart uploads still incomplete ``days`` after they
+    began, bucket-wide (S3 and R2 both accept ``AbortIncompleteMultipartUpload`` with an empty prefix)."""
+    if days < 1:
+        raise InvalidRequest("multipart uploads can be aborted after 1 day at the earliest")
+    return {
+        "ID": ABORT_MULTIPART_RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+    }
+
+
+def _multipart_error(exc: BaseException, operation: str, key: str) -> Exception:
+    code = error_code(exc)
+    if code == _NO_SUCH_UPLOAD:
+        return NotFound("upload not found")
+    if code in _BAD_COMPLETION_CODES:
+        return InvalidRequest(f"the bucket refused the parts: {code}")
+    return StorageError(f"{operation} {key} failed: {code or exc}")
 
 
 def bucket_cors(origins: tuple[str, ...]) -> dict[str, Any]:

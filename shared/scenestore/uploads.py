@@ -1,11 +1,15 @@
 """Presigned uploads and their completion (contract section 4).
 
-``presign_upload`` checks everything it can before a byte moves (kind, ids, type, size, filename, tenancy)
-and signs a PUT bound to that key, type and exact size. The browser then talks to S3/R2 directly.
-``complete_upload`` trusts nothing the client did in between: it HEADs the object, checks the limits again
-(an object that breaks them is deleted and the slot left alone), swaps the key into its slot with
-compare-and-set (``scenestore.slots``), and only then deletes the slot's previous object, and only if no
-document references it any more.
+Both ways up, the single PUT here and the multipart upload (``scenestore.multipart``), run the same two halves:
+
+- :func:`prepare_upload` checks everything it can before a byte moves (kind, ids, type, size, filename,
+  tenancy) and derives the key; ``presign_upload`` then signs a PUT bound to that key, type and exact size.
+  The browser talks to S3/R2 directly.
+- :func:`resolve_upload_key` checks a key the client hands back (layout, the caller's own project and
+  scene), and :func:`record_upload` trusts nothing the client did in between: it HEADs the object, checks the
+  limits again (an object that breaks them is deleted and the slot left alone), swaps the key into its slot
+  with compare-and-set (``scenestore.slots``), and only then deletes the slot's previous object, and only if
+  no document references it any more.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from scenestore.db import find_references
 from scenestore.errors import InvalidFilename, InvalidKey, InvalidRequest, NotFound, TooLarge, UnsupportedType
 from scenestore.keys import (
     OUTPUT_KIND,
+    LayoutKey,
     build_key,
     is_legacy_key,
     owner_of,
@@ -69,8 +74,19 @@ def check_type_and_size(limits: KindLimits, kind: str, content_type: object, siz
     return normalized, size
 
 
-def presign_upload(services: Services, user_id: str, project_id: str, spec: UploadSpec) -> dict[str, Any]:
-    """The 201 body of ``POST /projects/{project_id}/uploads``, shaped for Uppy's ``getUploadParameters``."""
+@dataclass(frozen=True, slots=True)
+class PreparedUpload:
+    """An upload that passed every check that can run before a byte moves."""
+
+    key: str
+    kind: str
+    content_type: str
+    size: int
+    max_size: int
+
+
+def prepare_upload(services: Services, user_id: str, project_id: str, spec: UploadSpec) -> PreparedUpload:
+    """Body checks, limits and tenancy of ``POST .../uploads`` (and ``.../multipart``), and the key."""
     validate_id(project_id, "project_id")
     kind = validate_kind(spec.kind)
     scene_id: str | None = None
@@ -91,14 +107,33 @@ def presign_upload(services: Services, user_id: str, project_id: str, spec: Uplo
     else:
         require_scene(services.db, user_id, project_id, scene_id)
     key = build_key(user_id, project_id, kind, filename, scene_id)
+    return PreparedUpload(key=key, kind=kind, content_type=content_type, size=size, max_size=limits.max_size)
+
+
+def presign_upload(services: Services, user_id: str, project_id: str, spec: UploadSpec) -> dict[str, Any]:
+    """The 201 body of ``POST /projects/{project_id}/uploads``, shaped for Uppy's ``getUploadParameters``."""
+    upload = prepare_upload(services, user_id, project_id, spec)
     presigned = services.store.presign_put(
-        key, content_type=content_type, content_length=size, expires_in=services.settings.upload_ttl
+        upload.key,
+        content_type=upload.content_type,
+        content_length=upload.size,
+        expires_in=services.settings.upload_ttl,
     )
-    return {"key": key, **presigned.to_dict(), "max_size": limits.max_size}
+    return {"key": upload.key, **presigned.to_dict(), "max_size": upload.max_size}
 
 
-def complete_upload(services: Services, user_id: str, project_id: str, requested_key: object) -> dict[str, Any]:
-    """The 200 body of ``POST /projects/{project_id}/uploads/complete`` (see the module doc)."""
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """A key the client handed back, checked: in the layout, under the caller's project, its document found."""
+
+    key: str
+    layout: LayoutKey
+    doc_id: Any
+    """The stored ``_id`` of the scene (scene kinds) or of the project (output) whose slot the key goes into."""
+
+
+def resolve_upload_key(services: Services, user_id: str, project_id: str, requested_key: object) -> UploadTarget:
+    """400 for a key outside the layout, 404 for another user's (or a missing) project or scene."""
     validate_id(project_id, "project_id")
     key = validate_object_key(requested_key)
     try:
@@ -111,7 +146,18 @@ def complete_upload(services: Services, user_id: str, project_id: str, requested
         doc_id = require_project(services.db, user_id, project_id)["_id"]
     else:
         doc_id = require_scene(services.db, user_id, project_id, layout.scene_id)["_id"]
+    return UploadTarget(key=key, layout=layout, doc_id=doc_id)
 
+
+def complete_upload(services: Services, user_id: str, project_id: str, requested_key: object) -> dict[str, Any]:
+    """The 200 body of ``POST /projects/{project_id}/uploads/complete`` (see the module doc)."""
+    return record_upload(services, user_id, resolve_upload_key(services, user_id, project_id, requested_key))
+
+
+def record_upload(services: Services, user_id: str, target: UploadTarget) -> dict[str, Any]:
+    """Limits re-checked on the real object, slot recorded, previous object deleted when unreferenced: the
+    end of every upload, single PUT or multipart, and the body ``uploads/complete`` answers with."""
+    key, layout = target.key, target.layout
     info = services.store.head(key)
     if info is None:
         raise NotFound("nothing was uploaded to this key")
@@ -127,7 +173,7 @@ def complete_upload(services: Services, user_id: str, project_id: str, requested
         _discard_rejected(services, key)
         raise
 
-    slot = slot_for_kind(layout.kind, doc_id)
+    slot = slot_for_kind(layout.kind, target.doc_id)
     result = swap(services.db, slot, slot_value(layout.kind, key, content_type, size))
     previous = result.previous_key
     deleted_previous = previous is not None and delete_if_unreferenced(services, user_id, previous)
@@ -135,7 +181,7 @@ def complete_upload(services: Services, user_id: str, project_id: str, requested
         "upload completed",
         extra={
             "user_id": user_id,
-            "project_id": project_id,
+            "project_id": layout.project_id,
             "slot": slot.name,
             "replaced": previous is not None,
             "deleted_previous": deleted_previous,

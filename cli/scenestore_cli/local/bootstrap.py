@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from scenestore import multipart
 from scenestore.db import enable_pre_images, ensure_indexes
 from scenestore.services import Services
 
 
 def prepare(services: Services, *, pre_images: bool = True) -> dict[str, Any]:
-    """Create the bucket with its CORS rule, the indexes, and (local stack) change-stream pre-images."""
-    services.store.ensure_bucket(cors_origins=services.settings.cors_origins)
-    indexes = ensure_indexes(services.db)
+    """Create the bucket with its CORS rule and the lifecycle rule that aborts incomplete multipart uploads,
+    the indexes (the multipart records' TTL index too), and (local stack) change-stream pre-images."""
+    services.store.ensure_bucket(
+        cors_origins=services.settings.cors_origins, multipart_abort_days=multipart.abort_days(services)
+    )
+    indexes = [*ensure_indexes(services.db), *multipart.ensure_indexes(services.db)]
     if pre_images:
         enable_pre_images(services.db)
     return {"bucket": services.settings.bucket, "indexes": indexes}
