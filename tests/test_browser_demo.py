@@ -17,22 +17,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from scenestore.services import Services
-from scenestore.tokens import MEDIA_TOKEN_TTL, is_media_token, verify_token
+from scenestore.tokens import verify_media_token
 from scenestore_cli.local.demo import DEMO_PROJECT, DEMO_USER, LEGACY_PROJECT, png_bytes, wav_bytes
 
 from tests.support.browser import (
+    TIMEOUT_MS,
     artifact_path,
     chromium_context,
+    open_demo,
     record_webm,
     require_chromium,
     running_api,
+    throttle_uploads,
     wait_until,
 )
 
 pytestmark = pytest.mark.browser
 
 SCENE = "scene-2"
-TIMEOUT_MS = 20_000
 
 
 def scene_prefix(scene_id: str) -> str:
@@ -41,17 +43,6 @@ def scene_prefix(scene_id: str) -> str:
 
 def keys_under(services: Services, prefix: str) -> set[str]:
     return {info.key for info in services.store.iter_objects(prefix)}
-
-
-def open_demo(context: Any, url: str) -> Any:
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url + "/")
-    page.click("#sign-in")
-    page.wait_for_selector("body[data-ready=yes]", timeout=TIMEOUT_MS)
-    page.page_errors = errors
-    return page
 
 
 def upload_through_input(page: Any, files: list[Path]) -> None:
@@ -124,9 +115,10 @@ def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_pat
         src = page.eval_on_selector(f'#files img[data-key="{image_key}"]', "i => i.src")
         assert "/storage/users%2F" in src
         media_token = parse_qs(urlsplit(src).query)["access_token"][0]
-        claims = verify_token(services.settings, media_token)
-        assert claims["sub"] == DEMO_USER and is_media_token(claims), "previews use the short-lived media token"
-        assert claims["exp"] - time.time() <= MEDIA_TOKEN_TTL + 5
+        claims = verify_media_token(services.settings, media_token)
+        assert claims["sub"] == DEMO_USER, "previews use the short-lived media token of POST /media-token"
+        assert claims["exp"] - time.time() <= services.settings.media_token_ttl + 5
+        assert api.token not in src
         page.screenshot(path=str(artifact_path("browser-demo-uploaded.png")), full_page=True)
 
         # -- replace scene-2's image through the slot's Replace button ----------------------------------
@@ -152,6 +144,7 @@ def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_pat
         page.select_option("#project", DEMO_PROJECT)
         page.select_option("#scene", SCENE)
         assert keys_under(services, scene_prefix(SCENE)) == {new_image_key, audio_key}
+        page.once("dialog", lambda dialog: dialog.accept())  # "Delete scene ...?" (see test_browser_demo_page)
         page.click("#delete-scene")
         page.wait_for_function("['done', 'timeout'].includes(document.body.dataset.cleanup)", timeout=70_000)
         assert page.evaluate("document.body.dataset.cleanup") == "done", page.inner_text("#log")
@@ -168,14 +161,7 @@ def test_browser_upload_reports_progress_and_aborts_with_xhr(services: Services)
     chromium = require_chromium()
     with running_api(services) as api, chromium_context(chromium) as context:
         page = open_demo(context, api.url)
-        # Loopback moves megabytes in a millisecond; DevTools throttling makes the upload last long enough
-        # for Chromium to send intermediate progress events (and for an abort to land mid-way).
-        cdp = context.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send(
-            "Network.emulateNetworkConditions",
-            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 4 * 1024 * 1024},
-        )
+        throttle_uploads(context, page, 4 * 1024 * 1024)
         result = page.evaluate(
             """async () => {
               const { client } = window.scenestoreDemo;

@@ -190,6 +190,35 @@ window.patternedBytes = (size) => {
 """
 
 
+def throttle_uploads(context: Any, page: Any, bytes_per_second: int) -> None:
+    """Slow the page's uploads with DevTools network emulation: loopback moves megabytes in a millisecond, and a
+    test needs intermediate progress events, and time to abort or drop an upload mid-way."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second},
+    )
+
+
+#: How long a browser test waits for the page to get somewhere (ms).
+TIMEOUT_MS: Final = 20_000
+
+
+def open_demo(context: Any, url: str, *, sign_in: bool = True) -> Any:
+    """The demo page, signed in as the demo user unless ``sign_in`` is false; ``page.page_errors`` collects
+    uncaught exceptions (a page that works has none)."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + "/")
+    if sign_in:
+        page.click("#sign-in")
+        page.wait_for_selector("body[data-ready=yes]", timeout=TIMEOUT_MS)
+    page.page_errors = errors
+    return page
+
+
 def artifact_path(name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / name

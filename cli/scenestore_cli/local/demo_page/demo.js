@@ -1,29 +1,33 @@
 // The demo page: everything storage-related goes through the JS client (/static/scenestore.js); the /dev/
 // routes stand in for the app's own backend (sign-in, projects and scenes, deleting a scene document).
-import { cacheToken, createClient } from "/static/scenestore.js";
+//
+// What to copy from here: one client per signed-in user (its media-token cache is that user's), `upload` with
+// progress, per-part events, abort and resume, `storageUrl` for previews, `listFiles` for a project's files.
+import { createClient, ScenestoreError } from "/static/scenestore.js";
+import * as simulated from "/static/simulated-drop.js";
 
 const $ = (selector) => document.querySelector(selector);
 const TOKEN_KEY = "scenestore-demo-token";
 const CLEANUP_TIMEOUT_MS = 60_000;
+/** Lower than the client's 64 MiB default, so a video at hand shows its parts. */
+const MULTIPART_THRESHOLD = 8 * 1024 * 1024;
+/** Short waits between a part's retries, so a simulated drop turns into "interrupted" within seconds. */
+const RETRY_DELAYS = [250, 500, 1000];
 
-let token = sessionStorage.getItem(TOKEN_KEY) || "";
+/** Only a token the API accepted: a token is checked before it is kept (a bad one must not survive a reload). */
+let token = "";
+let client = null;
 let projects = [];
 let controller = null;
-// Storage URLs carry a 5-minute `scope: media` token (refused by every other route), fetched when needed.
-let mediaToken = null;
-const client = createClient({ baseUrl: location.origin, getToken: () => token, getMediaToken: () => mediaToken() });
-window.scenestoreDemo = { client };
+/** The last multipart upload that a dropped connection interrupted: what "Resume" continues. */
+let interrupted = null;
+window.scenestoreDemo = {};
 
 // -- small helpers -----------------------------------------------------------------------------------------------
 function showError(error) {
   const box = $("#error");
-  if (!error) {
-    box.hidden = true;
-    box.textContent = "";
-    return;
-  }
-  box.hidden = false;
-  box.textContent = error.code ? `${error.code}: ${error.message}` : String(error.message || error);
+  box.hidden = !error;
+  box.textContent = !error ? "" : error.code ? `${error.code}: ${error.message}` : String(error.message || error);
 }
 
 function formatSize(bytes) {
@@ -49,14 +53,29 @@ function element(tag, attributes = {}, ...children) {
   return node;
 }
 
-async function dev(method, path, body) {
+/** The `sub` of a JWT, or "" when `candidate` is not shaped like one (nothing is trusted before the API says so). */
+function tokenSubject(candidate) {
+  const parts = candidate.split(".");
+  if (parts.length !== 3 || parts.some((part) => !/^[A-Za-z0-9_-]+$/.test(part))) return "";
+  try {
+    const payload = JSON.parse(atob(parts[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof payload.sub === "string" ? payload.sub : "";
+  } catch {
+    return "";
+  }
+}
+
+/** The app backend's stand-in (/dev/...), with the given token (by default the signed-in one). */
+async function dev(method, path, body, bearer = token) {
   const response = await fetch(path, {
     method,
-    headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+    headers: { Authorization: `Bearer ${bearer}`, ...(body ? { "Content-Type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  const data = await response.json();
-  if (!response.ok) throw Object.assign(new Error(data.message || response.statusText), { code: data.error });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new ScenestoreError(data.error || `http_${response.status}`, data.message || response.statusText, response.status);
+  }
   return data;
 }
 
@@ -66,8 +85,9 @@ function log(text, failed = false) {
 
 function setBusy(busy) {
   document.body.dataset.busy = busy ? "yes" : "no";
-  $("#upload").disabled = busy;
+  renderButtons();
   $("#abort").disabled = !busy;
+  if (!busy) $("#drop").disabled = true;
 }
 
 function selectedProject() {
@@ -87,7 +107,47 @@ async function preview(key, kind) {
   return element("video", { ...attributes, controls: true, muted: true, preload: "metadata" });
 }
 
+// -- progress ----------------------------------------------------------------------------------------------------
+function resetProgress(text = "") {
+  $("#progress").value = 0;
+  $("#progress-text").textContent = text;
+  $("#parts-box").hidden = true;
+  $("#parts").replaceChildren();
+}
+
+function showParts(handle) {
+  const items = Array.from({ length: handle.partCount }, (_, i) =>
+    element("li", { "data-part": String(i + 1), "data-state": "waiting", title: `part ${i + 1}` }, String(i + 1)),
+  );
+  $("#parts").replaceChildren(...items);
+  $("#parts-caption").textContent = `${handle.partCount} parts of ${formatSize(handle.partSize)}:`;
+  $("#parts-box").hidden = false;
+}
+
+function showPart({ partNumber, state, attempt, delayMs, error }) {
+  const item = $(`#parts [data-part="${partNumber}"]`);
+  if (item) item.dataset.state = state;
+  if (state === "retrying") {
+    log(`part ${partNumber}: ${error.code}, retry ${attempt} in ${(delayMs / 1000).toFixed(2)} s`, true);
+  }
+}
+
 // -- rendering ---------------------------------------------------------------------------------------------------
+/** Buttons that need a project or a scene are off without one, and say why. */
+function renderButtons() {
+  const busy = document.body.dataset.busy === "yes";
+  const project = selectedProject();
+  const scene = selectedScene();
+  const why = !project ? "no project to put it in" : !scene ? "create a scene first" : "";
+  for (const id of ["#upload", "#delete-scene"]) {
+    $(id).disabled = busy || !scene;
+    $(id).title = why;
+  }
+  $("#new-scene").disabled = busy || !project;
+  $("#resume").hidden = !interrupted;
+  $("#resume").disabled = busy;
+}
+
 function renderPickers() {
   const project = $("#project");
   const keepProject = project.value;
@@ -98,16 +158,21 @@ function renderPickers() {
   const scenes = selectedProject()?.scenes || [];
   scene.replaceChildren(...scenes.map((s) => element("option", { value: s.id }, `${s.id} (#${s.order ?? "?"})`)));
   if (scenes.some((s) => s.id === keepScene)) scene.value = keepScene;
-  $("#delete-scene").disabled = scenes.length === 0;
-  $("#upload").disabled = scenes.length === 0;
+  $("#no-projects").hidden = projects.length > 0;
+  for (const id of ["#upload-box", "#slots-box", "#files-box"]) $(id).hidden = projects.length === 0;
+  renderButtons();
 }
 
 async function renderSlots() {
   const scene = selectedScene();
+  if (!scene) {
+    $("#slots").replaceChildren(element("div", { class: "muted" }, "No scene selected."));
+    return;
+  }
   const cards = [];
   for (const [slotName, slot] of [
-    ["media", scene?.media],
-    ["audio", scene?.audio],
+    ["media", scene.media],
+    ["audio", scene.audio],
   ]) {
     const card = element("div", { class: "card", "data-slot": slotName }, element("strong", {}, slotName));
     if (slot) {
@@ -136,7 +201,7 @@ async function renderSlots() {
 
 async function renderFiles() {
   const project = selectedProject();
-  if (!project) return;
+  if (!project) return [];
   const files = await client.listFiles(project.id);
   const rows = [];
   for (const file of files) {
@@ -144,10 +209,10 @@ async function renderFiles() {
       element(
         "tr",
         { "data-key": file.key, "data-kind": file.kind, "data-size": String(file.size) },
-        element("td", {}, await preview(file.key, file.kind === "output" ? "video" : file.kind)),
+        element("td", { class: "preview" }, await preview(file.key, file.kind === "output" ? "video" : file.kind)),
         element("td", { class: "key" }, file.key),
-        element("td", {}, file.kind || ""),
-        element("td", {}, file.scene_id || ""),
+        element("td", { class: "kind" }, file.kind || ""),
+        element("td", { class: "scene" }, file.scene_id || ""),
         element("td", { class: "size", title: `${file.size} bytes` }, formatSize(file.size)),
       ),
     );
@@ -165,50 +230,109 @@ async function refresh() {
   await Promise.all([renderSlots(), renderFiles()]);
 }
 
-// -- actions -----------------------------------------------------------------------------------------------------
-async function signIn(newToken) {
-  token = newToken;
-  mediaToken = cacheToken(async () => (await dev("GET", "/dev/media-token")).token);
+// -- signing in --------------------------------------------------------------------------------------------------
+/** Check the token with the API first; only a token it accepted is shown as signed in and kept for a reload. */
+async function signIn(candidate) {
+  let listed;
+  const user = tokenSubject(candidate);
+  try {
+    if (!user) {
+      throw new ScenestoreError("invalid_token", "that is not a token: a JWT is three base64url parts joined by dots");
+    }
+    listed = await dev("GET", "/dev/projects", undefined, candidate);
+  } catch (error) {
+    signOut(); // a failed sign-in leaves the page signed out, never half signed in
+    throw error;
+  }
+  token = candidate;
   sessionStorage.setItem(TOKEN_KEY, token);
-  const user = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+  projects = listed.projects;
+  // A new user gets a new client: its media tokens (for storage URLs) are minted for this user only.
+  client = createClient({
+    baseUrl: location.origin,
+    getToken: () => token,
+    XMLHttpRequest: simulated.DroppableXhr,
+    multipartThreshold: MULTIPART_THRESHOLD,
+    retryDelays: RETRY_DELAYS,
+  });
+  window.scenestoreDemo.client = client;
+  interrupted = null;
   $("#who").textContent = `signed in as ${user}`;
-  for (const id of ["#pick", "#upload-box", "#slots-box", "#files-box"]) $(id).hidden = false;
-  await refresh();
+  $("#sign-out").hidden = false;
+  $("#pick").hidden = false;
+  document.body.dataset.auth = "signed-in";
+  renderPickers();
+  await Promise.all([renderSlots(), renderFiles()]);
   document.body.dataset.ready = "yes";
 }
 
-async function uploadFiles(files) {
-  const project = selectedProject();
-  const scene = selectedScene();
-  if (!project || !scene || files.length === 0) return;
+function signOut() {
+  token = "";
+  client = null;
+  projects = [];
+  interrupted = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("#who").textContent = "not signed in";
+  $("#sign-out").hidden = true;
+  for (const id of ["#pick", "#no-projects", "#upload-box", "#slots-box", "#files-box"]) $(id).hidden = true;
+  document.body.dataset.auth = "signed-out";
+}
+
+// -- uploading ---------------------------------------------------------------------------------------------------
+/** Upload one file (or resume its interrupted upload) into the selected scene, showing progress and parts. */
+async function uploadOne(file, projectId, sceneId, resume) {
+  resetProgress();
+  const key = await client.upload(file, {
+    projectId,
+    sceneId,
+    resume,
+    signal: controller.signal,
+    onProgress: ({ loaded, total, fraction }) => {
+      $("#progress").value = fraction;
+      $("#progress-text").textContent = `${file.name}: ${formatSize(loaded)} of ${formatSize(total)}`;
+    },
+    onUploadStarted: (handle) => {
+      showParts(handle);
+      $("#drop").disabled = false;
+    },
+    onPart: showPart,
+    onComplete: (result) => {
+      const replaced = result.replaced
+        ? `, replaced the slot's file${result.deleted_previous ? " and deleted the previous object" : ""}`
+        : "";
+      log(`${file.name} → ${result.key} (${result.slot}, ${formatSize(result.size)}${replaced})`);
+    },
+  });
+  $("#progress-text").textContent = `${file.name}: done`;
+  document.body.dataset.lastKey = key;
+}
+
+/** Run `uploads` (a function doing the uploads) with the Abort button live; report how it ended. */
+async function runUploads(uploads) {
   controller = new AbortController();
   setBusy(true);
+  document.body.dataset.upload = "running";
   try {
-    for (const file of files) {
-      $("#progress").value = 0;
-      const key = await client.upload(file, {
-        projectId: project.id,
-        sceneId: scene.id,
-        signal: controller.signal,
-        onProgress: ({ loaded, total, fraction }) => {
-          $("#progress").value = fraction;
-          $("#progress-text").textContent = `${file.name}: ${formatSize(loaded)} of ${formatSize(total)}`;
-        },
-        onComplete: (result) => {
-          const replaced = result.replaced
-            ? `, replaced the slot's file${result.deleted_previous ? " and deleted the previous object" : ""}`
-            : "";
-          log(`${file.name} → ${result.key} (${result.slot}, ${formatSize(result.size)}${replaced})`);
-        },
-      });
-      $("#progress-text").textContent = `${file.name}: done`;
-      document.body.dataset.lastKey = key;
-    }
+    await uploads();
+    document.body.dataset.upload = "done";
   } catch (error) {
-    if (error.name === "AbortError") log("upload aborted", true);
-    else {
+    if (error.name === "AbortError") {
+      interrupted = null;
+      resetProgress("upload aborted: nothing was recorded, the parts sent so far are deleted");
+      log("upload aborted", true);
+      document.body.dataset.upload = "aborted";
+    } else if (error.upload && error.code === "network_error") {
+      const held = $("#parts").querySelectorAll('[data-state="done"], [data-state="held"]').length;
+      $("#progress-text").textContent = `interrupted: ${held} of ${error.upload.partCount} parts are in the bucket`;
+      log(`connection lost (${error.code}); “Resume” sends the parts the bucket does not hold`, true);
+      document.body.dataset.upload = "interrupted";
+    } else {
+      // Refused for good (too large, wrong type): a multipart upload the API had started is of no more use.
+      if (error.upload) await client.abortMultipart(error.upload).catch(() => {});
+      interrupted = null;
       log(`upload failed: ${error.code || ""} ${error.message}`, true);
       showError(error);
+      document.body.dataset.upload = "failed";
     }
   } finally {
     controller = null;
@@ -217,11 +341,59 @@ async function uploadFiles(files) {
   }
 }
 
+function uploadFiles(files) {
+  const project = selectedProject();
+  const scene = selectedScene();
+  if (!project || !scene || files.length === 0) return;
+  return runUploads(async () => {
+    for (const file of files) {
+      try {
+        await uploadOne(file, project.id, scene.id);
+      } catch (error) {
+        if (error.upload) interrupted = { file, projectId: project.id, sceneId: scene.id, handle: error.upload };
+        throw error;
+      }
+    }
+  });
+}
+
+function resumeUpload() {
+  const { file, projectId, sceneId, handle } = interrupted;
+  simulated.restore();
+  log(`resuming ${file.name}: listing the parts the bucket holds`);
+  return runUploads(async () => {
+    await uploadOne(file, projectId, sceneId, handle);
+    interrupted = null;
+  });
+}
+
+function simulateDrop() {
+  simulated.drop();
+  $("#drop").disabled = true;
+  log("simulated drop: the connections to the bucket are cut (parts retry, then the upload stops)", true);
+}
+
+// -- scenes ------------------------------------------------------------------------------------------------------
+async function newScene() {
+  const project = selectedProject();
+  if (!project) return;
+  const created = await dev("POST", `/dev/projects/${encodeURIComponent(project.id)}/scenes`, {});
+  await refresh();
+  $("#scene").value = created.id;
+  renderButtons();
+  await renderSlots();
+}
+
 async function deleteScene() {
   const project = selectedProject();
   const scene = selectedScene();
   if (!project || !scene) return;
   const doomed = (await client.listFiles(project.id)).filter((f) => f.scene_id === scene.id);
+  const question = `Delete scene ${scene.id}? Its document goes, and with it its ${doomed.length} file(s) in the bucket.`;
+  if (!window.confirm(question)) {
+    log(`scene ${scene.id} kept`);
+    return;
+  }
   await dev("DELETE", `/dev/projects/${encodeURIComponent(project.id)}/scenes/${encodeURIComponent(scene.id)}`);
   log(`scene ${scene.id} deleted; waiting for the event runner to delete its ${doomed.length} object(s)…`);
   document.body.dataset.cleanup = "waiting";
@@ -236,6 +408,7 @@ async function deleteScene() {
   document.body.dataset.cleanup = left === 0 ? "done" : "timeout";
 }
 
+// -- wiring ------------------------------------------------------------------------------------------------------
 function guarded(action) {
   return async (...args) => {
     showError(null);
@@ -255,6 +428,10 @@ $("#use-token").addEventListener(
   "click",
   guarded(() => signIn($("#token-input").value.trim())),
 );
+$("#sign-out").addEventListener("click", () => {
+  showError(null);
+  signOut();
+});
 $("#project").addEventListener(
   "change",
   guarded(async () => {
@@ -262,9 +439,17 @@ $("#project").addEventListener(
     await Promise.all([renderSlots(), renderFiles()]);
   }),
 );
-$("#scene").addEventListener("change", guarded(renderSlots));
+$("#scene").addEventListener(
+  "change",
+  guarded(async () => {
+    renderButtons();
+    await renderSlots();
+  }),
+);
 $("#upload").addEventListener("click", guarded(() => uploadFiles([...$("#file").files])));
 $("#abort").addEventListener("click", () => controller?.abort());
+$("#drop").addEventListener("click", simulateDrop);
+$("#resume").addEventListener("click", guarded(resumeUpload));
 $("#replace-file").addEventListener(
   "change",
   guarded(async () => {
@@ -272,15 +457,9 @@ $("#replace-file").addEventListener(
     $("#replace-file").value = "";
   }),
 );
-$("#new-scene").addEventListener(
-  "click",
-  guarded(async () => {
-    const created = await dev("POST", `/dev/projects/${encodeURIComponent(selectedProject().id)}/scenes`, {});
-    await refresh();
-    $("#scene").value = created.id;
-    await renderSlots();
-  }),
-);
+$("#new-scene").addEventListener("click", guarded(newScene));
 $("#delete-scene").addEventListener("click", guarded(deleteScene));
 
-if (token) guarded(signIn)(token);
+$("#threshold").textContent = formatSize(MULTIPART_THRESHOLD);
+const stored = sessionStorage.getItem(TOKEN_KEY);
+if (stored) guarded(signIn)(stored);
