@@ -363,3 +363,9 @@ def test_the_deployed_presign_function_refuses_to_start_with_the_dev_secret() ->
         {"SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks", "SCENESTORE_MEDIA_TOKEN_SECRET": STRONG_MEDIA}
     )
     assert started.returncode == 0, started.stderr
+
+
+def test_only_the_declared_variables_are_read() -> None:
+    """Field names are not variables: a stray ``bucket=`` or ``limits=`` in the environment changes nothing."""
+    assert Settings.from_env({"bucket": "other-bucket", "limits": "{}", "upload_ttl": "abc"}) == Settings()
+    assert Settings.from_env({"scenestore_bucket": "lower-case"}).bucket == "scenestore-local"

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -148,6 +149,7 @@ def _mime_types(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Text = Annotated[str, BeforeValidator(_nonempty)]
+#: A secret's field also says ``repr=False``, which keeps its value out of ``repr`` and out of error messages.
 Secret = Text
 OptionalText = Annotated[str | None, BeforeValidator(_empty_is_none)]
 OptionalUrl = Annotated[str | None, BeforeValidator(_nonempty), AfterValidator(_optional_http_url)]
@@ -198,6 +200,11 @@ class _MappingEnvSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field.alias is None:  # no variable of its own (``limits``): never read a stray ``limits=`` as JSON
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
 
 
 class EnvSettings(BaseSettings):
