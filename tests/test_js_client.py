@@ -15,7 +15,6 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from scenestore.services import Services
 from scenestore.tokens import issue_media_token
 from scenestore_cli.local.demo import DEMO_USER, png_bytes, wav_bytes
@@ -72,15 +71,6 @@ def test_node_client_tests_pass_against_the_local_api(services: Services, tmp_pa
     assert summary.get("fail") == 0 and summary.get("cancelled", 0) == 0, output[-3000:]
     assert summary.get("skipped") == 0, f"no client test may skip when the stack is up:\n{output[-3000:]}"
     assert summary.get("pass", 0) >= 20, summary
-
-
-@pytest.mark.parametrize("path", ["scenestore.js", "scenestore.d.ts", "package.json", "package-lock.json"])
-def test_client_package_ships_module_and_types(path: str) -> None:
-    """The module is used without a build step, so its files are the package: they must be committed."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", path], cwd=CLIENT_DIR, capture_output=True, check=False
-    )
-    assert listed.returncode == 0, f"clients/js/{path} is not committed"
 
 
 def test_type_declarations_describe_the_client() -> None:
