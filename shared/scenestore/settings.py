@@ -202,9 +202,11 @@ class _MappingEnvSource(EnvSettingsSource):
         return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        if field.alias is None:  # no variable of its own (``limits``): never read a stray ``limits=`` as JSON
+        """The field's variable, exactly: keyword arguments may use field names, the environment may not (a
+        stray ``upload_ttl=`` or ``limits=`` is not a setting); a field without a variable (``limits``) reads none."""
+        if field.alias is None:
             return None, field_name, False
-        return super().get_field_value(field, field_name)
+        return self.env_vars.get(field.alias), field.alias, self.field_is_complex(field)
 
 
 class EnvSettings(BaseSettings):
