@@ -71,7 +71,10 @@ export interface UploadOptions {
    * rejected error's `upload`. The client lists the parts the bucket holds and sends only the rest.
    */
   resume?: MultipartHandle;
-  /** A multipart upload has started: keep the handle (e.g. in localStorage) to resume it after a reload. */
+  /**
+   * A multipart upload has started, or resumes (then before its parts are listed): keep the handle (e.g. in
+   * localStorage) to resume it after a reload.
+   */
   onUploadStarted?: (handle: MultipartHandle) => void;
   /** Each part's state changes (multipart only): for a per-part display. */
   onPart?: (event: PartEvent) => void;

@@ -443,8 +443,8 @@ export function createClient(options) {
     } else {
       // No signal here: had the create gone through unseen, its upload id would be lost and the parts orphaned.
       handle = await createMultipart(opts.projectId, request);
-      if (opts.onUploadStarted) opts.onUploadStarted(handle);
     }
+    if (opts.onUploadStarted) opts.onUploadStarted(handle);
     const partBytes = (n) => Math.min(handle.partSize, file.size - (n - 1) * handle.partSize);
     const etags = new Map();
     const loaded = new Map();

@@ -322,6 +322,9 @@ async function runUploads(uploads) {
       log("upload aborted", true);
       document.body.dataset.upload = "aborted";
     } else if (error.upload && error.code === "network_error") {
+      for (const item of $("#parts").querySelectorAll('[data-state="sending"], [data-state="retrying"]')) {
+        item.dataset.state = "lost";
+      }
       const held = $("#parts").querySelectorAll('[data-state="done"], [data-state="held"]').length;
       $("#progress-text").textContent = `interrupted: ${held} of ${error.upload.partCount} parts are in the bucket`;
       log(`connection lost (${error.code}); “Resume” sends the parts the bucket does not hold`, true);
