@@ -443,3 +443,20 @@ def test_records_expire_a_day_after_the_lifecycle_abort(api: Api, project: str) 
     assert (record["expire_at"] - record["created_at"]).days == 7 + 1
     indexes = api.services.db[multipart.COLLECTION].index_information()
     assert any(info.get("expireAfterSeconds") == 0 for info in indexes.values())
+
+
+def test_the_abort_days_setting_drives_the_rule_and_expires_at(api: Api, small_parts: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from scenestore_cli.local.bootstrap import prepare
+
+    three = Services(small_parts.settings.with_overrides(multipart_abort_days=3), small_parts.s3, small_parts.mongo)
+    prepare(three)
+    assert three.store.abort_multipart_days() == 3
+    add_project(three, "p1", ALICE)
+    add_scene(three, "s1", "p1")
+    with use_services(three):
+        before = datetime.now(tz=UTC).replace(microsecond=0)
+        body = mp.create(api, "p1", SIZE).json()
+    expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
+    assert before + timedelta(days=3) <= expires <= before + timedelta(days=3, seconds=5)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from scenestore.errors import InvalidRequest, NotFound
 from scenestore.observability import logger
-from scenestore.settings import MiB
+from scenestore.settings import MIN_MULTIPART_PART_SIZE, MiB
 from scenestore.uploads import UploadSpec, UploadTarget, prepare_upload, record_upload, resolve_upload_key
 
 if TYPE_CHECKING:
@@ -41,11 +41,8 @@ if TYPE_CHECKING:
 
 COLLECTION: Final = "scenestore_multipart_uploads"
 #: S3 and R2: every part but the last at least 5 MiB, at most 10,000 parts.
-MIN_PART_SIZE: Final = 5 * MiB
+MIN_PART_SIZE: Final = MIN_MULTIPART_PART_SIZE
 MAX_PARTS: Final = 10_000
-#: Until ``Settings.multipart_part_size`` / ``multipart_abort_days`` exist (``SCENESTORE_MULTIPART_*``).
-DEFAULT_PART_SIZE: Final = 16 * MiB
-DEFAULT_ABORT_DAYS: Final = 7
 #: Bucket upload ids are opaque text (R2's run to a few hundred characters); anything longer is not one.
 MAX_UPLOAD_ID_LENGTH: Final = 1024
 #: How long a record outlives the lifecycle rule's abort, so late repeats still find it.
@@ -112,15 +109,6 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> list[str]:
     return [f"{COLLECTION}.{name}"]
 
 
-def _preferred_part_size(services: Services) -> int:
-    return int(getattr(services.settings, "multipart_part_size", DEFAULT_PART_SIZE))
-
-
-def abort_days(services: Services) -> int:
-    """Days after which the bucket's lifecycle rule aborts an incomplete upload."""
-    return int(getattr(services.settings, "multipart_abort_days", DEFAULT_ABORT_DAYS))
-
-
 def _now() -> datetime:
     return datetime.now(tz=UTC).replace(microsecond=0)
 
@@ -176,10 +164,10 @@ def _require_open(upload: OpenedUpload) -> None:
 def create_multipart(services: Services, user_id: str, project_id: str, spec: UploadSpec) -> dict[str, Any]:
     """The 201 body of ``POST /projects/{project_id}/multipart``."""
     upload = prepare_upload(services, user_id, project_id, spec)
-    plan = plan_parts(upload.size, _preferred_part_size(services))
+    plan = plan_parts(upload.size, services.settings.multipart_part_size)
     upload_id = services.store.create_multipart(upload.key, content_type=upload.content_type)
     created = _now()
-    expires = created + timedelta(days=abort_days(services))
+    expires = created + timedelta(days=services.settings.multipart_abort_days)
     record = {
         "_id": upload_id,
         "key": upload.key,

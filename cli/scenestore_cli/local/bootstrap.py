@@ -13,7 +13,7 @@ def prepare(services: Services, *, pre_images: bool = True) -> dict[str, Any]:
     """Create the bucket with its CORS rule and the lifecycle rule that aborts incomplete multipart uploads,
     the indexes (the multipart records' TTL index too), and (local stack) change-stream pre-images."""
     services.store.ensure_bucket(
-        cors_origins=services.settings.cors_origins, multipart_abort_days=multipart.abort_days(services)
+        cors_origins=services.settings.cors_origins, multipart_abort_days=services.settings.multipart_abort_days
     )
     indexes = [*ensure_indexes(services.db), *multipart.ensure_indexes(services.db)]
     if pre_images:
