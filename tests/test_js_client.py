@@ -4,7 +4,11 @@ GIVEN the local S3 and MongoDB servers, the presign app served over HTTP on a fr
 WHEN node runs the client's tests with the API's URL and tokens in its environment
 THEN every test passes: uploads (presign -> PUT -> complete) land and are listed, storage URLs resolve legacy
 and layout keys, API errors reach the caller with their code and status, other users see nothing, an abort
-records nothing, and listings follow cursors across pages.
+records nothing, and listings follow cursors across pages; files above the threshold go up in parts (5 MiB here),
+a dropped part is retried, an interrupted upload resumes with only the missing parts, an abort deletes the
+multipart upload, another user gets 404 on every multipart route, and storage URLs carry a media token from
+``POST /media-token``, never the API token
+AND afterwards the bucket holds no unfinished multipart upload (ListMultipartUploads is empty).
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from scenestore.services import Services
 from scenestore.tokens import issue_media_token
 from scenestore_cli.local.demo import DEMO_USER, png_bytes, wav_bytes
 
-from tests.support.browser import CLIENT_DIR, require_node, require_npm_packages, running_api
+from tests.support.browser import (
+    CLIENT_DIR,
+    SMALL_PART_SIZE,
+    multipart_uploads,
+    require_node,
+    require_npm_packages,
+    running_api,
+)
 
 PAGED_PROJECT = "paged-project"
 #: One more object than a listing page holds (1000), so the client has to follow a cursor.
@@ -44,7 +55,7 @@ def test_node_client_tests_pass_against_the_local_api(services: Services, tmp_pa
     (tmp_path / "sample.png").write_bytes(png_bytes(64, 48, seed=5))
     (tmp_path / "sample.wav").write_bytes(wav_bytes(seconds=0.4))
     _seed_paged_project(services)
-    with running_api(services) as api:
+    with running_api(services, part_size=SMALL_PART_SIZE) as api:
         env = dict(os.environ)
         env.update(
             SCENESTORE_API_URL=api.url,
@@ -54,6 +65,7 @@ def test_node_client_tests_pass_against_the_local_api(services: Services, tmp_pa
             SCENESTORE_FIXTURES=str(tmp_path),
             SCENESTORE_PAGED_PROJECT=PAGED_PROJECT,
             SCENESTORE_PAGED_COUNT=str(PAGED_COUNT),
+            SCENESTORE_PART_SIZE=str(SMALL_PART_SIZE),
             NODE_NO_WARNINGS="1",
         )
         result = subprocess.run(
@@ -70,7 +82,8 @@ def test_node_client_tests_pass_against_the_local_api(services: Services, tmp_pa
     assert result.returncode == 0, f"node --test failed ({summary}):\n{output[-6000:]}"
     assert summary.get("fail") == 0 and summary.get("cancelled", 0) == 0, output[-3000:]
     assert summary.get("skipped") == 0, f"no client test may skip when the stack is up:\n{output[-3000:]}"
-    assert summary.get("pass", 0) >= 20, summary
+    assert summary.get("pass", 0) >= 28, summary
+    assert multipart_uploads(services) == [], "a client test left a multipart upload open in the bucket"
 
 
 def test_type_declarations_describe_the_client() -> None:

@@ -3,9 +3,11 @@
 //   SCENESTORE_API_URL, SCENESTORE_TOKEN (demo-user), SCENESTORE_OTHER_TOKEN (a user with no projects),
 //   SCENESTORE_MEDIA_TOKEN (a scope: media token of demo-user), SCENESTORE_FIXTURES (a folder with sample.png
 //   and sample.wav), SCENESTORE_PAGED_PROJECT and
-//   SCENESTORE_PAGED_COUNT (a demo-user project holding more objects than one listing page).
+//   SCENESTORE_PAGED_COUNT (a demo-user project holding more objects than one listing page),
+//   SCENESTORE_PART_SIZE (the API's multipart part size, small so that a 11 MiB file has three parts).
 // Run alone, without those variables, every test here is skipped with that reason.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -18,16 +20,23 @@ const USER = "demo-user";
 const PROJECT = "demo-project";
 const LEGACY_PROJECT = "legacy-project";
 
-/** A client whose requests are recorded (method + path), to see what it sent; the requests are real. */
-function client(token = env.SCENESTORE_TOKEN, extra = {}) {
+/**
+ * A client whose requests are recorded (`requests`: method + path; `urls`: every full URL), to see what it sent;
+ * the requests are real. `fault(url, init)` returning true makes that request fail as a dropped connection does
+ * (Node's fetch rejects with a TypeError): fault injection only, the API and the bucket are real.
+ */
+function client(token = env.SCENESTORE_TOKEN, extra = {}, fault = () => false) {
   const requests = [];
-  const recordingFetch = (url, init = {}) => {
+  const urls = [];
+  const recordingFetch = async (url, init = {}) => {
     const { pathname } = new URL(url);
     requests.push(`${init.method || "GET"} ${pathname}`);
+    urls.push(String(url));
+    if (fault(new URL(url), init)) throw new TypeError("fetch failed (simulated connection reset)");
     return fetch(url, init);
   };
   const api = createClient({ baseUrl: env.SCENESTORE_API_URL, getToken: () => token, fetch: recordingFetch, ...extra });
-  return { ...api, requests };
+  return { ...api, requests, urls };
 }
 
 function fixture(name, type) {
@@ -87,6 +96,7 @@ test("storageUrl serves layout and legacy keys alike (302 to the object)", { ski
 
 test("constructStorageUrl keeps an unmigrated legacy key, so the object is found", { skip }, async () => {
   const api = client();
+  await api.storageUrl("media/sunset.png"); // the first media token arrives asynchronously; then URLs are synchronous
   const url = api.constructStorageUrl("abc123.png", USER, LEGACY_PROJECT, "legacy-scene-2");
   assert.ok(url.includes("/storage/abc123.png?"), url);
   const got = await bytesAt(url);
@@ -201,4 +211,176 @@ test("a short-lived media token works in storage URLs and nowhere else", { skip:
   assert.equal(got.bytes.subarray(0, 4).toString(), "RIFF");
   assert.equal(api.constructStorageUrl("narration-1.wav", USER, LEGACY_PROJECT, "legacy-scene-1"), url);
   await assert.rejects(client(media).listFiles(PROJECT), { code: "unauthorized", status: 401 });
+});
+
+// -- multipart ------------------------------------------------------------------------------------------------------
+const PART_SIZE = Number(env.SCENESTORE_PART_SIZE || 0);
+const multipartSkip = skip || (PART_SIZE ? false : "needs SCENESTORE_PART_SIZE (the API's multipart part size)");
+/** Three parts: two whole ones and a short last one. */
+const BIG = 2 * PART_SIZE + 777_777;
+const VIDEO_PREFIX = `users/${USER}/projects/${PROJECT}/scenes/scene-2/video/`;
+
+function bigVideo(name) {
+  return new File([randomBytes(BIG)], name, { type: "video/mp4" });
+}
+
+/** `PUT` requests to the bucket's UploadPart URLs, as part numbers in the order sent. */
+function partPuts(api) {
+  return api.urls
+    .map((url, i) => [new URL(url), api.requests[i]])
+    .filter(([url, request]) => request.startsWith("PUT ") && url.searchParams.has("partNumber"))
+    .map(([url]) => Number(url.searchParams.get("partNumber")));
+}
+
+async function assertStored(api, key, file) {
+  const stored = await bytesAt(await api.downloadUrl(key));
+  assert.equal(stored.status, 200);
+  assert.ok(stored.bytes.equals(Buffer.from(await file.arrayBuffer())), "the bucket's bytes differ from the file's");
+}
+
+test("above the threshold a file goes up in parts; progress counts bytes across parts", { skip: multipartSkip }, async () => {
+  const api = client(env.SCENESTORE_TOKEN, { multipartThreshold: PART_SIZE });
+  const file = bigVideo("long take.mp4");
+  const progress = [];
+  const parts = [];
+  let started;
+  let completed;
+  const key = await api.upload(file, {
+    projectId: PROJECT,
+    sceneId: "scene-2",
+    onProgress: (p) => progress.push(p.loaded),
+    onUploadStarted: (handle) => (started = handle),
+    onPart: (event) => parts.push(`${event.partNumber}:${event.state}`),
+    onComplete: (result) => (completed = result),
+  });
+  assert.equal(key, `${VIDEO_PREFIX}long-take.mp4`);
+  assert.equal(started.partCount, 3);
+  assert.equal(started.partSize, PART_SIZE);
+  assert.deepEqual(partPuts(api).sort(), [1, 2, 3]);
+  assert.equal(api.requests[0], `POST /projects/${PROJECT}/multipart`);
+  assert.equal(api.requests.at(-1), `POST /projects/${PROJECT}/multipart/${encodeURIComponent(started.uploadId)}/complete`);
+  assert.ok(!api.requests.some((r) => r.endsWith("/uploads")), "no single presigned PUT for a large file");
+  assert.deepEqual(parts.filter((p) => p.endsWith(":done")).sort(), ["1:done", "2:done", "3:done"]);
+  assert.equal(progress[0], 0);
+  assert.equal(progress.at(-1), BIG);
+  assert.deepEqual(progress, [...progress].sort((a, b) => a - b), "progress never goes backwards here");
+  assert.equal(completed.size, BIG);
+  assert.equal(completed.slot, "scene.media");
+  await assertStored(api, key, file);
+});
+
+test("a part whose connection drops is retried with backoff, and only that part is sent again", { skip: multipartSkip }, async () => {
+  let dropped = 0;
+  const dropPartTwoOnce = (url, init) =>
+    init.method === "PUT" && url.searchParams.get("partNumber") === "2" && dropped++ === 0;
+  const api = client(env.SCENESTORE_TOKEN, { multipartThreshold: PART_SIZE, retryDelays: [20] }, dropPartTwoOnce);
+  const file = bigVideo("retried.mp4");
+  const retries = [];
+  const key = await api.upload(file, {
+    projectId: PROJECT,
+    sceneId: "scene-2",
+    onPart: (event) => event.state === "retrying" && retries.push([event.partNumber, event.attempt, event.error.code]),
+  });
+  assert.deepEqual(retries, [[2, 1, "network_error"]]);
+  assert.deepEqual(partPuts(api).sort(), [1, 2, 2, 3]);
+  await assertStored(api, key, file);
+});
+
+test("an interrupted upload resumes: the client lists the parts and sends only the rest", { skip: multipartSkip }, async () => {
+  const partThreeIsDown = (url, init) => init.method === "PUT" && url.searchParams.get("partNumber") === "3";
+  const flaky = client(env.SCENESTORE_TOKEN, { multipartThreshold: PART_SIZE, retryDelays: [10, 10] }, partThreeIsDown);
+  const file = bigVideo("resumed.mp4");
+  let interrupted;
+  await assert.rejects(flaky.upload(file, { projectId: PROJECT, sceneId: "scene-2", partConcurrency: 1 }), (error) => {
+    assert.ok(error instanceof ScenestoreError);
+    assert.equal(error.code, "network_error");
+    interrupted = error.upload;
+    return true;
+  });
+  assert.equal(interrupted.partCount, 3);
+  assert.deepEqual(partPuts(flaky), [1, 2, 3, 3, 3], "parts 1 and 2 went up; part 3 was tried three times");
+  const held = await flaky.listParts(interrupted);
+  assert.deepEqual(held.map((p) => [p.PartNumber, p.Size]), [[1, PART_SIZE], [2, PART_SIZE]]);
+
+  const api = client();
+  let progressStart;
+  const key = await api.upload(file, {
+    projectId: PROJECT,
+    sceneId: "scene-2",
+    resume: interrupted,
+    onProgress: (p) => (progressStart ??= p.loaded),
+  });
+  assert.equal(key, `${VIDEO_PREFIX}resumed.mp4`);
+  assert.equal(api.requests[0], `GET /projects/${PROJECT}/multipart/${encodeURIComponent(interrupted.uploadId)}`);
+  assert.deepEqual(partPuts(api), [3], "the resume sent a part the bucket already held");
+  assert.equal(progressStart, 2 * PART_SIZE, "progress starts from the bytes already held");
+  await assertStored(api, key, file);
+});
+
+test("aborting an upload in parts aborts it in the bucket (DELETE): its parts are gone", { skip: multipartSkip }, async () => {
+  const api = client(env.SCENESTORE_TOKEN, { multipartThreshold: PART_SIZE });
+  const controller = new AbortController();
+  let handle;
+  await assert.rejects(
+    api.upload(bigVideo("aborted.mp4"), {
+      projectId: PROJECT,
+      sceneId: "scene-2",
+      signal: controller.signal,
+      partConcurrency: 1,
+      onUploadStarted: (h) => (handle = h),
+      onPart: (event) => event.state === "done" && controller.abort(),
+    }),
+    { name: "AbortError" },
+  );
+  const uploadPath = `/projects/${PROJECT}/multipart/${encodeURIComponent(handle.uploadId)}`;
+  assert.ok(api.requests.includes(`DELETE ${uploadPath}`), api.requests.join("\n"));
+  assert.ok(!api.requests.includes(`POST ${uploadPath}/complete`));
+  await assert.rejects(api.listParts(handle), { code: "not_found", status: 404 });
+  assert.equal((await bytesAt(await api.downloadUrl(`${VIDEO_PREFIX}aborted.mp4`))).status, 404, "no object either");
+});
+
+test("another user gets 404 on every multipart route", { skip: multipartSkip || !env.SCENESTORE_OTHER_TOKEN }, async () => {
+  const owner = client();
+  const other = client(env.SCENESTORE_OTHER_TOKEN);
+  const request = { kind: "video", sceneId: "scene-2", filename: "mine.mp4", contentType: "video/mp4", size: BIG };
+  const handle = await owner.createMultipart(PROJECT, request);
+  const notFound = { code: "not_found", status: 404 };
+  await assert.rejects(other.createMultipart(PROJECT, request), notFound);
+  await assert.rejects(other.signPart(handle, 1), notFound);
+  await assert.rejects(other.listParts(handle), notFound);
+  await assert.rejects(other.completeMultipart(handle, [{ PartNumber: 1, ETag: '"0"' }]), notFound);
+  await assert.rejects(other.abortMultipart(handle), notFound);
+  assert.deepEqual(await owner.listParts(handle), [], "the other user's calls changed nothing");
+  await owner.abortMultipart(handle);
+});
+
+// -- media tokens -----------------------------------------------------------------------------------------------------
+function claimsOf(jwt) {
+  return JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+}
+
+test("by default storage URLs carry a media token from POST /media-token; the API token is in no URL", { skip }, async () => {
+  const apiToken = env.SCENESTORE_TOKEN;
+  const api = client(apiToken);
+  const key = await api.upload(fixture("sample.png", "image/png"), { projectId: PROJECT, sceneId: "scene-2" });
+  const first = await api.storageUrl(key);
+  const again = api.storageUrlSync("media/sunset.png");
+  const legacy = api.constructStorageUrl("abc123.png", USER, LEGACY_PROJECT, "legacy-scene-2");
+  await api.listFiles(PROJECT);
+  await api.downloadUrl(key);
+
+  assert.equal(api.requests.filter((r) => r === "POST /media-token").length, 1, "the media token is cached");
+  const token = new URL(first).searchParams.get("access_token");
+  assert.notEqual(token, apiToken);
+  assert.equal(claimsOf(token).sub, USER);
+  assert.equal(claimsOf(token).scope, "media");
+  assert.ok(claimsOf(token).exp - Date.now() / 1000 <= 900, "a media token lives 15 minutes at most");
+  for (const url of [...api.urls, first, again, legacy]) {
+    assert.ok(!url.includes(apiToken) && !url.includes(encodeURIComponent(apiToken)), `API token in ${url}`);
+  }
+  assert.equal((await bytesAt(first)).status, 200);
+  assert.equal((await bytesAt(again)).status, 200);
+  // And the server agrees: the API token itself is refused in a URL.
+  const withApiToken = `${env.SCENESTORE_API_URL}/storage/${encodeURIComponent(key)}?access_token=${apiToken}`;
+  assert.equal((await fetch(withApiToken, { redirect: "manual" })).status, 401);
 });
