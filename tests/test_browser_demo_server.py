@@ -129,9 +129,11 @@ def test_dev_routes_can_be_switched_off(services: Services) -> None:
 
 
 def test_request_log_never_shows_the_access_token(api: DemoApi, capfd: pytest.CaptureFixture[str]) -> None:
-    secret = api.token
+    secret = json.loads(call(api.url + "/media-token", "POST", token=api.token)[2])["token"]
     status, _, _ = call(f"{api.url}/storage/media%2Fsunset.png?access_token={secret}")
     assert status == 200  # urllib followed the 302 to the object
+    status, _, _ = call(f"{api.url}/no/such/route?access_token={secret}")
+    assert status == 404
     err = capfd.readouterr().err
-    assert "/storage/media%2Fsunset.png?access_token=<redacted>" in err
+    assert "/no/such/route?access_token=<redacted>" in err
     assert secret not in err
