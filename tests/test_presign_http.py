@@ -16,6 +16,7 @@ from botocore.config import Config
 from chalice.test import Client
 from scenestore.clients import make_mongo_client
 from scenestore.services import Services, use_services
+from scenestore.tokens import issue_media_token
 from scenestore_cli.local.api import ApiServer, load_presign_app
 from scenestore_cli.local.servers import free_port
 
@@ -172,7 +173,7 @@ def test_each_request_is_logged_with_ids_and_never_the_token(
     token = api.token(ALICE)
     with caplog.at_level(logging.INFO, logger="scenestore"):
         api.get("/projects/pa/files", user=None, headers={"Authorization": f"Bearer {token}"})
-        api.get("/storage/nothing.png", user=None, params={"access_token": token})
+        api.get("/storage/nothing.png", user=None, params={"access_token": issue_media_token(services.settings, ALICE)})
     records = [r for r in caplog.records if r.getMessage() == "request"]
     assert len(records) == 2
     listing, storage = records
@@ -230,6 +231,7 @@ def test_the_local_server_is_the_same_app_as_in_process(services: Services, api_
         "/projects/{project_id}/multipart/{upload_id}/complete",
         "/files",
         "/storage/{key+}",
+        "/media-token",
         "/projects/{project_id}/files",
         "/health",
     }

@@ -217,6 +217,16 @@ def storage_redirect(request: ApiRequest, caller: Caller) -> Reply:
     return Reply(302, "", headers)
 
 
+@route("/media-token", "POST")
+def create_media_token(_request: ApiRequest, caller: Caller) -> Reply:
+    """A minutes-long ``scope: media`` token for ``?access_token=`` in ``<img>``/``<video>``/``<audio>`` URLs,
+    signed with the service's own key; a media token cannot mint another (it is refused here like anywhere
+    but ``GET /storage/{key}``)."""
+    from scenestore.tokens import media_token_for
+
+    return Reply(201, media_token_for(caller.services.settings, caller.user_id))
+
+
 @route("/projects/{project_id}/files", "GET")
 def list_files(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.files import list_project_files

@@ -199,26 +199,43 @@ def parse_body(model: type[M], raw: bytes | str | None, *, max_bytes: int = MAX_
 
 
 # -- identity -----------------------------------------------------------------------------------------
-def bearer_token(request: ApiRequest, *, allow_query: bool) -> str:
+@dataclass(frozen=True)
+class PresentedToken:
+    """The token a request carries and where: ``in_url`` for ``?access_token=`` (media tokens only)."""
+
+    value: str
+    in_url: bool
+
+
+def bearer_token(request: ApiRequest, *, allow_query: bool) -> PresentedToken:
     """The token of ``Authorization: Bearer ...``, or (where allowed) of ``?access_token=``."""
     header = request.header("authorization")
     if header is not None:
         match = _BEARER.fullmatch(header)
         if not match:
             raise Unauthorized("Authorization must be 'Bearer <token>'")
-        return match.group(1)
+        return PresentedToken(match.group(1), in_url=False)
     if allow_query:
         token = request.query_param("access_token")
         if token:
-            return token
+            return PresentedToken(token, in_url=True)
     raise Unauthorized("missing bearer token")
 
 
 def authenticate(services: Services, request: ApiRequest, *, allow_query: bool) -> str:
-    """The verified user id. Media tokens (``scope: media``) are accepted only where ``allow_query`` is."""
-    from scenestore.tokens import is_media_token, verify_token
+    """The verified user id.
 
-    claims = verify_token(services.settings, bearer_token(request, allow_query=allow_query))
+    ``allow_query`` marks the one route media tags load (``GET /storage/{key}``): there a token may come in the
+    URL, and a token in a URL must be a media token (``scope: media``, whole lifetime at most 15 minutes), since
+    URLs end up in history, logs and referrers; a full API token there is 401. Media tokens are good for that
+    route only, never elsewhere (contract section 4).
+    """
+    from scenestore.tokens import is_media_token, verify_media_token, verify_token
+
+    token = bearer_token(request, allow_query=allow_query)
+    if token.in_url:
+        return str(verify_media_token(services.settings, token.value)["sub"])
+    claims = verify_token(services.settings, token.value)
     if is_media_token(claims) and not allow_query:
         raise Unauthorized("a media token is only valid for GET /storage/{key}")
     return str(claims["sub"])
@@ -267,6 +284,9 @@ def handle(request: ApiRequest, spec: RouteSpec, view: Callable[..., Reply]) -> 
     from scenestore.services import get_services
 
     started = time.perf_counter()
+    # Keys appended by anything that ran before in this process (a warm Lambda's last request; locally, the
+    # event runner's deletion: user_id, scene_id, cold_start) describe that work, not this request.
+    logger.clear_state()
     log_keys: dict[str, str] = {}
     origin = request.header("origin")
     allowed_origins: tuple[str, ...] = ("*",)

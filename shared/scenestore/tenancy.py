@@ -32,10 +32,12 @@ _KEY_NOT_FOUND: Final = "file not found"
 
 def validate_object_key(key: object) -> str:
     """A key a client may ask for: 1-1024 UTF-8 bytes, no control or invisible formatting characters,
-    no empty, ``.`` or ``..`` segment, no leading ``/``.
+    no ``.`` or ``..`` segment.
 
     S3 itself would store such keys, but a URL holding them is rewritten by browsers and proxies (dot
     segments) or displays as something else (bidi overrides), so no key we hand out ever contains them.
+    Empty segments (``media//a.jpg``) and a leading ``/`` are harmless: the app's old uploads have such keys,
+    and they are ordinary legacy keys, readable by whoever's documents reference them (contract section 4).
     """
     if not isinstance(key, str) or not key:
         raise InvalidRequest("key must be a non-empty string")
@@ -43,8 +45,8 @@ def validate_object_key(key: object) -> str:
         raise InvalidRequest(f"key must be at most {MAX_KEY_BYTES} bytes")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in key):
         raise InvalidRequest("key contains control or invisible characters")
-    if any(segment in ("", ".", "..") for segment in key.split("/")):
-        raise InvalidRequest("key has an empty, '.' or '..' path segment")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        raise InvalidRequest("key has a '.' or '..' path segment")
     return key
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 
@@ -157,6 +158,16 @@ def issue_media_token(settings: Settings, user_id: str, *, ttl: int | None = Non
     now = int(time.time())
     claims = {"sub": user_id, "iat": now, "exp": now + lifetime, "scope": MEDIA_SCOPE}
     return jwt.encode(claims, settings.media_token_secret, algorithm="HS256", headers={"kid": MEDIA_KEY_ID})
+
+
+def media_token_for(settings: Settings, user_id: str) -> dict[str, str]:
+    """``POST /media-token``'s body: ``{"token", "expires_at"}`` (ISO 8601, UTC) of a fresh media token."""
+    import jwt
+
+    token = issue_media_token(settings, user_id)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]  # our own token, just signed
+    expires_at = datetime.fromtimestamp(expires, tz=UTC).isoformat().replace("+00:00", "Z")
+    return {"token": token, "expires_at": expires_at}
 
 
 def is_media_token(claims: dict[str, Any]) -> bool:

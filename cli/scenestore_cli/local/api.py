@@ -8,7 +8,13 @@ what only a developer's machine needs, never part of the Lambda app:
 - ``/dev/...`` (when ``dev_routes``): a token for the demo user, a short-lived media token for storage URLs,
   the caller's projects and scenes (the real frontend has its own backend for those), and creating or deleting
   a scene document, whose deletion the local event runner turns into object cleanup as the Atlas trigger does
-  in production.
+  in production. They answer only requests whose ``Host`` is ``127.0.0.1:<port>`` or ``localhost:<port>`` (a web
+  page cannot reach them through DNS rebinding) and only API tokens: a media token, which travels in URLs, is
+  refused as on every route but ``/storage/{key}``.
+
+Each request is logged once: the app's requests by the app's own structured line (``scenestore.http_api``), the
+rest (static files, dev routes, unknown paths) by the access line, whose ``access_token`` values are redacted
+however the parameter name is percent-encoded.
 
 Unknown paths get a JSON 404 like the deployed HTTP API, instead of chalice local's 403.
 """
@@ -23,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
 from scenestore.errors import InvalidRequest, NotFound, ScenestoreError, Unauthorized
@@ -33,7 +39,10 @@ PAGE_DIR: Final = Path(__file__).resolve().parent / "demo_page"
 CLIENT_DIR: Final = Path(__file__).resolve().parents[3] / "clients" / "js"
 CLIENT_FILES: Final = frozenset({"scenestore.js", "scenestore.d.ts"})
 DEV_TOKEN_TTL: Final = 3600
-_ACCESS_TOKEN: Final = re.compile(r"(access_token=)[^&\s]+")
+#: Query parameters whose value never reaches a log line (compared once percent-decoded, case-insensitively).
+_SECRET_PARAMETERS: Final = frozenset({"access_token"})
+#: The hosts a dev route answers to, with the server's own port (DNS-rebinding guard).
+_LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost")
 _STATIC_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _CONTENT_TYPES: Final = {
     ".js": "text/javascript; charset=utf-8",
@@ -46,11 +55,20 @@ _CONTENT_TYPES: Final = {
 Reply = tuple[int, dict[str, Any]]
 
 
+class ForeignHost(ScenestoreError):
+    """A dev route asked for under another ``Host`` than the server's loopback address (DNS rebinding)."""
+
+    code = "forbidden"
+
+
 class LocalSite:
     """What the local server adds around the app: static files and the dev routes."""
 
-    def __init__(self, *, dev_routes: bool, page_dir: Path = PAGE_DIR, client_dir: Path = CLIENT_DIR) -> None:
+    def __init__(
+        self, *, dev_routes: bool, port: int, page_dir: Path = PAGE_DIR, client_dir: Path = CLIENT_DIR
+    ) -> None:
         self.dev_routes = dev_routes
+        self.port = port
         self.page_dir = page_dir
         self.client_dir = client_dir
 
@@ -72,6 +90,7 @@ class LocalSite:
         """Answer a ``/dev/...`` request, or ``None`` when the path is not one."""
         if not path.startswith("/dev/"):
             return None
+        self._require_loopback_host(headers)
         if not self.dev_routes:
             raise NotFound("dev routes are off (they are on with `scenestore serve --demo`)")
         parts = path.strip("/").split("/")
@@ -87,6 +106,12 @@ class LocalSite:
         if len(parts) == 5 and parts[:2] == ["dev", "projects"] and parts[3] == "scenes" and method == "DELETE":
             return 200, self._delete_scene(user_id, unquote(parts[2]), unquote(parts[4]))
         raise NotFound("no such dev route")
+
+    def _require_loopback_host(self, headers: dict[str, str]) -> None:
+        """A page on ``evil.example`` whose name re-resolves to 127.0.0.1 sends ``Host: evil.example:<port>``."""
+        host = _header(headers, "host").strip().lower()
+        if host not in {f"{name}:{self.port}" for name in _LOOPBACK_HOSTS}:
+            raise ForeignHost(f"dev routes answer only to Host 127.0.0.1:{self.port} or localhost:{self.port}")
 
     @staticmethod
     def _services() -> Any:
@@ -111,13 +136,16 @@ class LocalSite:
         return {"user_id": user_id, "token": token, "expires_in": settings.media_token_ttl}
 
     def _caller(self, headers: dict[str, str]) -> str:
-        from scenestore.tokens import verify_token
+        """The API token's user; a media token (it travels in URLs) cannot list, create or delete anything."""
+        from scenestore.tokens import is_media_token, verify_token
 
-        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        scheme, _, token = auth.partition(" ")
+        scheme, _, token = _header(headers, "authorization").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("missing bearer token")
-        return str(verify_token(self._services().settings, token.strip())["sub"])
+        claims = verify_token(self._services().settings, token.strip())
+        if is_media_token(claims):
+            raise Unauthorized("a media token is only valid for GET /storage/{key}")
+        return str(claims["sub"])
 
     def _owned_project(self, user_id: str, project_id: str) -> dict[str, Any]:
         from scenestore.db import id_filter, project_owner
@@ -181,6 +209,28 @@ class LocalSite:
         return {"deleted": deleted, "scene_id": scene_id, "project_id": project_id}
 
 
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def redact_query(target: str) -> str:
+    """``target`` (a request line's path and query) with the values of secret parameters replaced.
+
+    The name is compared percent-decoded (``access%5Ftoken``, ``%61ccess_token`` and ``access_token`` are one
+    parameter to the server's query parser), so no spelling of it slips a token into the log.
+    """
+    path, mark, query = target.partition("?")
+    if not mark:
+        return target
+    pairs = []
+    for pair in re.split(r"([&;])", query):
+        name, equals, _value = pair.partition("=")
+        if equals and unquote_plus(name).lower() in _SECRET_PARAMETERS:
+            pair = f"{name}=<redacted>"
+        pairs.append(pair)
+    return f"{path}?{''.join(pairs)}"
+
+
 def _slot(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict) or not value.get("storageKey"):
         return None
@@ -199,7 +249,13 @@ def _json_body(body: bytes | None) -> dict[str, Any]:
     return data
 
 
-_STATUS_BY_CODE: Final = {"invalid_request": 400, "invalid_id": 400, "unauthorized": 401, "not_found": 404}
+_STATUS_BY_CODE: Final = {
+    "invalid_request": 400,
+    "invalid_id": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+}
 
 
 class LocalApiHandler(ChaliceRequestHandler):
@@ -210,7 +266,11 @@ class LocalApiHandler(ChaliceRequestHandler):
     #: Keep-alive responses otherwise wait ~40 ms for delayed ACKs (Nagle); measured 48 ms -> 2.7 ms p50.
     disable_nagle_algorithm = True
 
+    #: Set when the request went to the app, which writes the request's log line itself.
+    _logged_by_app: bool = False
+
     def _generic_handle(self) -> None:
+        self._logged_by_app = False
         path = urlsplit(self.path).path
         if self.command in ("GET", "HEAD"):
             file = self.site.static_file(path)
@@ -226,13 +286,19 @@ class LocalApiHandler(ChaliceRequestHandler):
             self._drain_body()
             self._send_json(404, {"error": "not_found", "message": f"no route for {self.command} {path}"})
             return
+        self._logged_by_app = True
         super()._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line per request: the app's requests already have theirs (module doc)."""
+        if not self._logged_by_app:
+            super().log_request(code, size)
+
     def log_message(self, format: str, *args: Any) -> None:
-        """The request log, minus the bearer tokens that storage URLs carry in ``access_token``."""
-        super().log_message(format, *(_ACCESS_TOKEN.sub(r"\1<redacted>", a) if isinstance(a, str) else a for a in args))
+        """The access log, minus the tokens that storage URLs carry in ``access_token`` (however spelled)."""
+        super().log_message(format, *(_redact_request_line(a) if isinstance(a, str) else a for a in args))
 
     def handle(self) -> None:
         """A browser that drops a connection (a media element seeking, a closed tab) is not a server error."""
@@ -274,6 +340,17 @@ class LocalApiHandler(ChaliceRequestHandler):
             self.wfile.write(data)
 
 
+def _redact_request_line(text: str) -> str:
+    """``GET /path?query HTTP/1.1`` with :func:`redact_query` applied to its target; other text unchanged."""
+    method, space, rest = text.partition(" ")
+    if not space:
+        return redact_query(text)
+    target, space2, version = rest.rpartition(" ")
+    if not space2:
+        return f"{method} {redact_query(rest)}"
+    return f"{method} {redact_query(target)} {version}"
+
+
 def _handler_for(site: LocalSite, app: Any) -> Callable[..., LocalApiHandler]:
     routes = RouteMatcher(list(app.routes))
     return type("BoundLocalApiHandler", (LocalApiHandler,), {"site": site, "routes": routes})
@@ -292,7 +369,7 @@ class ApiServer:
 
         self.host = host
         self.port = port
-        self.site = LocalSite(dev_routes=dev_routes)
+        self.site = LocalSite(dev_routes=dev_routes, port=port)
         self._server = LocalDevServer(app, Config(), host, port, handler_cls=_handler_for(self.site, app))
         self._thread = threading.Thread(target=self._server.server.serve_forever, name="api", daemon=True)
 

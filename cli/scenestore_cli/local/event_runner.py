@@ -91,7 +91,12 @@ def invoke_until_complete(
     current = dict(event)
     while True:
         context = LocalLambdaContext(timeout_seconds=work_seconds + DELETE_MARGIN_SECONDS)
-        result = handler(current, context)
+        try:
+            result = handler(current, context)
+        finally:
+            # The invocation's log keys (user_id, scene_id, cold_start...) end with it: in Lambda the next
+            # invocation clears them, here the API's request lines share the process's logger.
+            logger.clear_state()
         total = merge_results(total, result)
         if result["complete"] or (should_stop is not None and should_stop()):
             return total
