@@ -18,49 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenestore.keys import output_key, scene_key
+from scenestore.keys import output_key
 from scenestore.services import Services
 from scenestore_cli.local.servers import free_port
 
+from tests.support.seed import BODY, add_project, add_scene, image, keys_in, put_objects
+
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
-BODY = b"0123456789"
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SCENESTORE, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def put(services: Services, *keys: str) -> None:
-    for key in keys:
-        services.s3.put_object(Bucket=services.settings.bucket, Key=key, Body=BODY)
-
-
-def keys_in(services: Services) -> set[str]:
-    return {obj.key for obj in services.store.iter_objects("")}
-
-
-def image(project: str, scene: str, user: str = "u") -> str:
-    return scene_key(user, project, scene, "image", "a.png")
-
-
-def add_project(services: Services, project_id: str, user_id: str = "u") -> None:
-    services.db.projects.insert_one({"_id": project_id, "user_id": user_id})
-
-
-def add_scene(services: Services, scene_id: str, project_id: str, media: str | None = None) -> None:
-    doc: dict[str, Any] = {"_id": scene_id, "project_id": project_id}
-    if media:
-        doc["media"] = {"storageKey": media, "type": "image", "contentType": "image/png", "size": len(BODY)}
-    services.db.scenes.insert_one(doc)
-
-
 # -- delete-project / delete-scene guards -----------------------------------------------------------
 
 
 def test_delete_project_refuses_while_its_document_exists(services: Services, cli_env: dict[str, str]) -> None:
-    seeded = {image("p", "s1"), output_key("u", "p", "final.mp4")}
-    put(services, *seeded)
-    add_project(services, "p")
+    seeded = {image("u", "p", "s1"), output_key("u", "p", "final.mp4")}
+    put_objects(services, seeded)
+    add_project(services, "p", "u")
 
     done = run_cli(cli_env, "delete-project", "u", "p", "--json")
 
@@ -72,18 +49,18 @@ def test_delete_project_refuses_while_its_document_exists(services: Services, cl
 
 
 def test_delete_project_force_deletes_a_live_project(services: Services, cli_env: dict[str, str]) -> None:
-    put(services, image("p", "s1"), image("p10", "s1"))
-    add_project(services, "p")
+    put_objects(services, [image("u", "p", "s1"), image("u", "p10", "s1")])
+    add_project(services, "p", "u")
     done = run_cli(cli_env, "delete-project", "u", "p", "--force", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["deleted_count"] == 1
-    assert keys_in(services) == {image("p10", "s1")}
+    assert keys_in(services) == {image("u", "p10", "s1")}
 
 
 def test_delete_scene_refuses_while_its_document_exists(services: Services, cli_env: dict[str, str]) -> None:
-    seeded = {image("p", "s1"), "legacy/s1.png"}
-    put(services, *seeded)
-    add_project(services, "p")
+    seeded = {image("u", "p", "s1"), "legacy/s1.png"}
+    put_objects(services, seeded)
+    add_project(services, "p", "u")
     add_scene(services, "s1", "p", media="legacy/s1.png")
     done = run_cli(cli_env, "delete-scene", "u", "p", "s1")
     assert done.returncode == 2
@@ -96,10 +73,10 @@ def test_delete_scene_refuses_while_its_document_exists(services: Services, cli_
 def test_dry_run_reports_objects_and_bytes_and_deletes_nothing(
     services: Services, cli_env: dict[str, str], with_document: bool
 ) -> None:
-    seeded = {image("p", "s1"), image("p", "s2"), "legacy/only-p.png", image("p10", "s1")}
-    put(services, *seeded)
+    seeded = {image("u", "p", "s1"), image("u", "p", "s2"), "legacy/only-p.png", image("u", "p10", "s1")}
+    put_objects(services, seeded)
     if with_document:
-        add_project(services, "p")
+        add_project(services, "p", "u")
         add_scene(services, "s1", "p", media="legacy/only-p.png")
 
     done = run_cli(cli_env, "delete-project", "u", "p", "--dry-run", "--json")
@@ -118,9 +95,9 @@ def test_dry_run_reports_objects_and_bytes_and_deletes_nothing(
 
 
 def test_dry_run_of_a_live_scene(services: Services, cli_env: dict[str, str]) -> None:
-    seeded = {image("p", "s1"), "legacy/s1.png"}
-    put(services, *seeded)
-    add_project(services, "p")
+    seeded = {image("u", "p", "s1"), "legacy/s1.png"}
+    put_objects(services, seeded)
+    add_project(services, "p", "u")
     add_scene(services, "s1", "p", media="legacy/s1.png")
     done = run_cli(cli_env, "delete-scene", "u", "p", "s1", "--dry-run", "--json")
     assert done.returncode == 0, done.stderr
@@ -135,8 +112,8 @@ def test_dry_run_of_a_live_scene(services: Services, cli_env: dict[str, str]) ->
 def test_no_document_and_no_objects_is_said_plainly(
     services: Services, cli_env: dict[str, str], args: list[str]
 ) -> None:
-    seeded = {image("p", "s1")}
-    put(services, *seeded)
+    seeded = {image("u", "p", "s1")}
+    put_objects(services, seeded)
     done = run_cli(cli_env, *args)
     assert done.returncode == 0, done.stderr
     assert "nothing to delete" in done.stdout and "typo" in done.stdout
@@ -152,8 +129,8 @@ def test_no_document_and_no_objects_is_said_plainly(
 def test_clear_bucket_confirm_given_twice_is_refused_and_deletes_nothing(
     services: Services, cli_env: dict[str, str]
 ) -> None:
-    seeded = {image("p", "s1"), "legacy.jpg"}
-    put(services, *seeded)
+    seeded = {image("u", "p", "s1"), "legacy.jpg"}
+    put_objects(services, seeded)
     done = run_cli(cli_env, "clear-bucket", "--confirm", "wrong", "--confirm", services.settings.bucket)
     assert done.returncode == 2
     assert "--confirm" in done.stderr and "2 times" in done.stderr
@@ -181,8 +158,8 @@ def _twice_args(command: Any) -> list[str]:
 def test_any_option_given_twice_is_bad_usage_for_every_command(
     services: Services, cli_env: dict[str, str], argv: list[str]
 ) -> None:
-    seeded = {image("p", "s1")}
-    put(services, *seeded)
+    seeded = {image("u", "p", "s1")}
+    put_objects(services, seeded)
     started = time.monotonic()
     done = run_cli(cli_env, *argv, timeout=60)
     assert time.monotonic() - started < 30  # `serve` refused before it starts anything
@@ -210,8 +187,8 @@ UNREACHABLE = [
 def test_an_unreachable_dependency_is_one_line_and_exit_1(
     services: Services, cli_env: dict[str, str], command: str, dependency: str
 ) -> None:
-    put(services, image("p", "s1"), "legacy/s1.png")
-    add_project(services, "p")
+    put_objects(services, [image("u", "p", "s1"), "legacy/s1.png"])
+    add_project(services, "p", "u")
     add_scene(services, "s1", "p", media="legacy/s1.png")  # so migrate and verify must reach S3 too
     closed = free_port()
     env = dict(cli_env)

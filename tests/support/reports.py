@@ -7,10 +7,11 @@ Sizes differ per user so the bars differ in length.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from scenestore.services import Services
+
+from tests.support.seed import add_project, add_scene, put_objects
 
 USERS: Final = [f"u{n:02d}" for n in range(1, 15)]
 #: The one user whose projects have documents; every other user's objects are orphaned.
@@ -39,21 +40,14 @@ def _objects() -> dict[str, int]:
 def seed_report_data(services: Services) -> dict[str, int]:
     """Fill the test's bucket and database; returns what was put (key -> size)."""
     objects = _objects()
-    client, bucket = services.s3, services.settings.bucket
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=b"x" * item[1]), objects.items()))
+    sizes = list(objects.values())
+    put_objects(services, objects, lambda i: b"x" * sizes[i])
     owner = f"users/{OWNER}/projects/p-{OWNER}"
-    projects: list[dict[str, Any]] = [
-        {"_id": f"p-{OWNER}", "user_id": OWNER, "output": {"storageKey": f"{owner}/output/final.mp4"}},
-        {"_id": "second", "user_id": OWNER},
-    ]
-    scenes: list[dict[str, Any]] = [
-        {"_id": "s1", "project_id": f"p-{OWNER}", "media": {"storageKey": f"{owner}/scenes/s1/image/frame.png"}},
-        {"_id": "s2", "project_id": "second", "media": {"storageKey": LEGACY_REFERENCED, "type": "image"}},
-        {"_id": "s3", "project_id": "second", "audio": {"storageKey": MISSING_KEY}},
-    ]
-    services.db.projects.insert_many(projects)
-    services.db.scenes.insert_many(scenes)
+    add_project(services, f"p-{OWNER}", OWNER, output={"storageKey": f"{owner}/output/final.mp4"})
+    add_project(services, "second", OWNER)
+    add_scene(services, "s1", f"p-{OWNER}", media={"storageKey": f"{owner}/scenes/s1/image/frame.png"})
+    add_scene(services, "s2", "second", media={"storageKey": LEGACY_REFERENCED, "type": "image"})
+    add_scene(services, "s3", "second", audio={"storageKey": MISSING_KEY})
     return objects
 
 
