@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -99,11 +100,17 @@ class ChildServer:
         return self.process.poll() is None
 
 
-def _spawn(name: str, argv: list[str], port: int, log_dir: Path, timeout: float) -> ChildServer:
+def spawn(
+    name: str, argv: list[str], port: int, log_dir: Path, timeout: float, *, env: Mapping[str, str] | None = None
+) -> ChildServer:
+    """Start ``argv`` with its output in ``log_dir/<name>.log`` and wait until it listens on ``port``.
+
+    ``env`` is added to this process's environment (the LocalStack peer is configured that way).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env.setdefault("PYTHONUNBUFFERED", "1")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     server = ChildServer(name=name, port=port, process=proc, log_path=log_path, _log=log)
@@ -118,7 +125,7 @@ def _spawn(name: str, argv: list[str], port: int, log_dir: Path, timeout: float)
 def start_s3(port: int, log_dir: Path, *, timeout: float = 30.0) -> ChildServer:
     """moto's standalone S3 server over real HTTP (in-memory; state ends with the process)."""
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    return _spawn("s3", argv, port, log_dir, timeout)
+    return spawn("s3", argv, port, log_dir, timeout)
 
 
 def start_mongo(port: int, data_dir: Path, log_dir: Path, *, timeout: float = 60.0) -> ChildServer:
@@ -137,4 +144,4 @@ def start_mongo(port: int, data_dir: Path, log_dir: Path, *, timeout: float = 60
         "--noop-heartbeat-seconds",
         "10",
     ]
-    return _spawn("mongodb", argv, port, log_dir, timeout)
+    return spawn("mongodb", argv, port, log_dir, timeout)
