@@ -31,6 +31,7 @@ from tests.support.browser import (
     throttle_uploads,
     wait_until,
 )
+from tests.support.seed import keys_in
 
 pytestmark = pytest.mark.browser
 
@@ -39,10 +40,6 @@ SCENE = "scene-2"
 
 def scene_prefix(scene_id: str) -> str:
     return f"users/{DEMO_USER}/projects/{DEMO_PROJECT}/scenes/{scene_id}/"
-
-
-def keys_under(services: Services, prefix: str) -> set[str]:
-    return {info.key for info in services.store.iter_objects(prefix)}
 
 
 def upload_through_input(page: Any, files: list[Path]) -> None:
@@ -143,14 +140,14 @@ def test_demo_page_upload_preview_replace_and_delete(services: Services, tmp_pat
         # -- delete scene-2: the page deletes the document, the event runner the objects -----------------
         page.select_option("#project", DEMO_PROJECT)
         page.select_option("#scene", SCENE)
-        assert keys_under(services, scene_prefix(SCENE)) == {new_image_key, audio_key}
+        assert keys_in(services, scene_prefix(SCENE)) == {new_image_key, audio_key}
         page.once("dialog", lambda dialog: dialog.accept())  # "Delete scene ...?" (see test_browser_demo_page)
         page.click("#delete-scene")
         page.wait_for_function("['done', 'timeout'].includes(document.body.dataset.cleanup)", timeout=70_000)
         assert page.evaluate("document.body.dataset.cleanup") == "done", page.inner_text("#log")
-        wait_until(lambda: not keys_under(services, scene_prefix(SCENE)), timeout=10, what="scene-2's objects to go")
+        wait_until(lambda: not keys_in(services, scene_prefix(SCENE)), timeout=10, what="scene-2's objects to go")
         assert services.db.scenes.find_one({"_id": SCENE}) is None
-        assert keys_under(services, scene_prefix(video_scene)) == {video_key}, "another scene's objects were touched"
+        assert keys_in(services, scene_prefix(video_scene)) == {video_key}, "another scene's objects were touched"
         assert page.query_selector(f'#files tr[data-key="{audio_key}"]') is None
         page.screenshot(path=str(artifact_path("browser-demo-after-delete.png")), full_page=True)
         assert page.page_errors == []

@@ -28,6 +28,7 @@ from tests.support.browser import (
     require_chromium,
     running_api,
 )
+from tests.support.seed import add_project
 
 pytestmark = pytest.mark.browser
 
@@ -122,7 +123,7 @@ def test_a_user_without_projects_is_told_why_and_gets_no_type_error(demo: tuple[
 
 def test_a_project_without_scenes_disables_upload_and_says_why(demo: tuple[DemoApi, Any]) -> None:
     api, context = demo
-    api.services.db.projects.insert_one({"_id": "empty-project", "user_id": DEMO_USER, "title": "Empty"})
+    add_project(api.services, "empty-project", DEMO_USER, title="Empty")
     page = open_demo(context, api.url)
     page.select_option("#project", "empty-project")
     page.wait_for_function("document.querySelector('#upload').disabled", timeout=TIMEOUT_MS)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from scenestore.services import Services
 
+from tests.support.seed import add_project, add_scene, put_objects
+
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 
 
@@ -26,13 +28,11 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 def seed_legacy(services: Services, count: int) -> None:
     """``count`` scenes of project p (user u), each referencing its own legacy image, which exists."""
-    services.db.projects.insert_one({"_id": "p", "user_id": "u"})
-    for i in range(count):
-        key = f"media/{i:04}.jpg"
-        services.s3.put_object(Bucket=services.settings.bucket, Key=key, Body=b"0123456789")
-        services.db.scenes.insert_one(
-            {"_id": f"s{i:04}", "project_id": "p", "media": {"storageKey": key, "type": "image", "size": 10}}
-        )
+    add_project(services, "p", "u")
+    keys = [f"media/{i:04}.jpg" for i in range(count)]
+    put_objects(services, keys)
+    for i, key in enumerate(keys):
+        add_scene(services, f"s{i:04}", "p", media=key)
 
 
 def on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str]:

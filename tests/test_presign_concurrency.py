@@ -18,7 +18,7 @@ from scenestore.services import Services
 from scenestore.uploads import complete_upload
 
 from tests.support.presign import ALICE, SAMPLES, Api, put_presigned
-from tests.support.seed import add_project, add_scene
+from tests.support.seed import add_project, add_scene, keys_in
 
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
@@ -60,7 +60,7 @@ def test_concurrent_completes_over_http_leave_one_winner_and_no_orphan(
     assert [r.status_code for r in responses] == [200] * len(keys)
     winner = services.db.scenes.find_one({"_id": "s1"})["media"]["storageKey"]
     assert winner in keys
-    remaining = {o.key for o in services.store.iter_objects(scene_prefix(ALICE, "p1", "s1"))}
+    remaining = keys_in(services, scene_prefix(ALICE, "p1", "s1"))
     assert remaining == {winner}, "no orphan: every replaced object was deleted"
     assert previous not in remaining
     # a chain P -> k1 -> k2 -> k3 -> k4: each complete replaced (and deleted) exactly one predecessor
@@ -132,7 +132,7 @@ def test_a_complete_whose_read_went_stale_retries_and_cleans_up_the_key_it_repla
     assert competitor["deleted_previous"] is True, "the competitor replaced P"
     assert (result["replaced"], result["deleted_previous"]) == (True, True)
     assert services.db.scenes.find_one({"_id": "s1"})["media"]["storageKey"] == ours
-    assert {o.key for o in services.store.iter_objects(scene_prefix(ALICE, "p1", "s1"))} == {ours}
+    assert keys_in(services, scene_prefix(ALICE, "p1", "s1")) == {ours}
     assert previous != ours
 
 
