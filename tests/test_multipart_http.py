@@ -18,11 +18,10 @@ from scenestore.services import Services, use_services
 from scenestore.settings import KindLimits
 
 from tests.support import multipart as mp
-from tests.support import presign as support
 from tests.support.multipart import MiB, video_bytes
-from tests.support.presign import ALICE, BOB, Api, add_project, add_scene, seed_two_tenants
+from tests.support.presign import ALICE, BOB, Api, seed_two_tenants
+from tests.support.seed import add_project, add_scene
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
 
 PART = 5 * MiB
