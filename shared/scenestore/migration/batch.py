@@ -22,6 +22,7 @@ one onwards are not updated and not counted, and the cursor stays before them (s
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
@@ -36,6 +37,7 @@ from scenestore.migration import journal
 from scenestore.migration.inventory import SourceIndex
 from scenestore.migration.models import BatchResult
 from scenestore.migration.objects import ExistingObjects, copy_object, etag_is_md5, head_many, list_prefix, same_bytes
+from scenestore.migration.pipeline import Halted
 from scenestore.migration.references import Slot, index_projects, project_lookup_ids, project_slots, scene_slots
 from scenestore.migration.states import CopyState, JournalState, MoveState, journal_state, transition
 from scenestore.migration.swap import FieldSwap, swap_fields
@@ -67,8 +69,15 @@ class BatchContext:
     load_journal: bool = True
     #: Called once before the first intent of the batch is written (the engine records ``dirty_until``).
     before_intents: Callable[[], None] | None = None
+    #: Set when the other half of the engine's pipeline failed: stop at the next stage boundary.
+    halt: threading.Event | None = None
+
+    def halted(self) -> bool:
+        return self.halt is not None and self.halt.is_set()
 
     def hook(self, stage: str, **info: Any) -> None:
+        if self.halted():
+            raise Halted(f"stopped after {stage}: the other batch in flight failed")
         if self.hooks is not None:
             self.hooks(stage, info)
 
@@ -366,7 +375,7 @@ class BatchProcessor:
     def _copy(self, job: CopyJob) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self.ctx.deadline.expired():
+        if self.ctx.deadline.expired() or self.ctx.halted():
             job.to(CopyState.DEFERRED)
             return
         try:
@@ -504,9 +513,13 @@ class BatchProcessor:
         self.ctx.hook("journaled", applied=sum(1 for o in outcomes if o.state == JournalState.APPLIED))
 
     # -- result ---------------------------------------------------------------------------------------------
-    def finish(self) -> BatchOutcome:
+    def completed(self) -> int:
+        """How many documents, as a prefix of the batch, this batch finishes (known once copies are done)."""
         deferred = [m.index for m in self.moves if m.state == MoveState.DEFERRED]
-        completed = min(deferred) if deferred else len(self.docs)
+        return min(deferred) if deferred else len(self.docs)
+
+    def finish(self) -> BatchOutcome:
+        completed = self.completed()
         result = BatchResult(run_id=self.ctx.run_id)
         result.scanned = completed
         for report in self.reports:

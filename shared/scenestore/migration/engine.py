@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scenestore.budget import Deadline
@@ -24,6 +25,7 @@ from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.inventory import NoIndex, SourceIndex, StoredIndex
 from scenestore.migration.models import BatchRequest, BatchResult, Position
+from scenestore.migration.pipeline import Behind, Halted
 from scenestore.migration.scan import ShardReader
 
 if TYPE_CHECKING:
@@ -250,52 +252,90 @@ def _loop(
 ) -> BatchResult:
     """Batches in ``_id`` order from ``cursor`` until the shard is done or the deadline is near.
 
-    The one loop of both a dry run and a committed run; ``ledger`` is what differs between them.
+    The one loop of both a dry run and a committed run; ``ledger`` is what differs between them. Batches are
+    pipelined: batch N+1 is read, planned and copied while batch N's updates, deletes, journal outcomes and
+    commit run behind it (:mod:`scenestore.migration.pipeline`); batches are still recorded strictly in
+    order, so the cursor only ever moves past whole batches.
     """
     assert options.pool is not None
     dry_run = isinstance(ledger, _DryRun)
-    ctx = BatchContext(
-        store=services.store,
-        db=services.db,
-        run_id=request.run_id,
-        dry_run=dry_run,
-        pool=options.pool,
-        sources=sources,
-        deadline=deadline,
-        hooks=None if dry_run else options.hooks,
-    )
-    position = Position.decode(cursor)
-    reader = ShardReader(services.db, request.the_shard, position)
     total = BatchResult(run_id=request.run_id, cursor=cursor)
+    reader = ShardReader(services.db, request.the_shard, Position.decode(cursor))
+    with Behind[BatchResult]() as behind:
+        ctx = BatchContext(
+            store=services.store,
+            db=services.db,
+            run_id=request.run_id,
+            dry_run=dry_run,
+            pool=options.pool,
+            sources=sources,
+            deadline=deadline,
+            hooks=None if dry_run else options.hooks,
+            halt=behind.halt,
+        )
+        try:
+            _pipeline(request, options, ledger, ctx, reader, behind, total)
+        except Halted:
+            behind.wait()  # raises the failure that halted this half
+            raise
+        except BaseException:
+            behind.abandon()
+            raise
+    ledger.close(total)
+    return total
+
+
+def _pipeline(
+    request: BatchRequest,
+    options: EngineOptions,
+    ledger: _Ledger,
+    ctx: BatchContext,
+    reader: ShardReader,
+    behind: Behind[BatchResult],
+    total: BatchResult,
+) -> None:
+    position = Position.decode(total.cursor)
     pace = _Pace()
-    while pace.room_for_one(deadline):
+
+    def settle() -> None:
+        """Wait for the batch running behind (it was a finished one) and count it."""
+        result = behind.wait()
+        if result is not None:
+            total.merge(result)
+
+    def conclude(processor: BatchProcessor, cursor: str, done: bool) -> BatchResult:
+        result = processor.conclude().result
+        result.cursor, result.done = cursor, done
+        ledger.commit(result)
+        ctx.hook("committed", cursor=result.cursor)
+        if options.on_progress:
+            options.on_progress(result)
+        return result
+
+    while pace.room_for_one(ctx.deadline):
         ledger.check()
         started = time.monotonic()
         docs = reader.take(request.batch_size)
         if not docs:
+            settle()
             moved = reader.next_phase()
             marker = BatchResult(run_id=request.run_id, cursor=Position(reader.phase).encode(), done=not moved)
             ledger.commit(marker)
             total.cursor, total.done = marker.cursor, marker.done
             if moved:
                 continue
-            break
-        processor = ledger.prepare(ctx, reader.phase, docs)
-        outcome = processor.conclude()
-        result = outcome.result
-        finished = outcome.completed == len(docs)
-        if outcome.completed:
-            position = Position(reader.phase, docs[outcome.completed - 1]["_id"])
+            return
+        processor = ledger.prepare(ctx, reader.phase, docs)  # overlaps the previous batch's second half
+        settle()
+        completed = processor.completed()
+        finished = completed == len(docs)
+        if completed:
+            position = Position(reader.phase, docs[completed - 1]["_id"])
         done = finished and reader.phase == PROJECTS and not reader.has_more()
-        result.cursor, result.done = position.encode(), done
-        ledger.commit(result)
-        ctx.hook("committed", cursor=result.cursor)
-        total.merge(result)
-        if options.on_progress:
-            options.on_progress(result)
+        behind.submit(partial(conclude, processor, position.encode(), done))
         pace.record(time.monotonic() - started)
         if done or not finished:
-            break
+            settle()
+            return
         ledger.after_batch()
-    ledger.close(total)
-    return total
+    settle()
