@@ -52,11 +52,13 @@ def unique_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-@pytest.fixture
-def services(stack: DevStack, s3_client: Any, mongo_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
-    """Fresh bucket + database for one test, installed as the process's services and in the environment."""
-    name = unique_name()
-    settings = stack.settings.with_overrides(bucket=name, mongodb_db=name)
+def fresh_services(
+    base: Settings, s3_client: Any, mongo_client: Any, monkeypatch: pytest.MonkeyPatch, prefix: str = "t"
+) -> Iterator[Services]:
+    """A fresh bucket + database on ``base``'s servers, installed as the process's services and in the
+    environment for the test; the database is dropped afterwards."""
+    name = unique_name(prefix)
+    settings = base.with_overrides(bucket=name, mongodb_db=name)
     svc = Services(settings=settings, s3=s3_client, mongo=mongo_client)
     prepare(svc)
     for key, value in settings.to_env().items():
@@ -67,6 +69,12 @@ def services(stack: DevStack, s3_client: Any, mongo_client: Any, monkeypatch: py
     get_settings.cache_clear()
     set_services(None)
     mongo_client.drop_database(name)
+
+
+@pytest.fixture
+def services(stack: DevStack, s3_client: Any, mongo_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """Fresh bucket + database for one test, installed as the process's services and in the environment."""
+    yield from fresh_services(stack.settings, s3_client, mongo_client, monkeypatch)
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 from scenestore.clients import make_s3_client
-from scenestore.services import Services, set_services, use_services
-from scenestore.settings import Settings, get_settings
+from scenestore.services import Services
+from scenestore.settings import Settings
 from scenestore_cli.local import peer
-from scenestore_cli.local.bootstrap import prepare
 from scenestore_cli.local.servers import free_port
 from scenestore_cli.local.stack import DevStack
 
-from tests.conftest import unique_name
+from tests.conftest import fresh_services
 
 
 @pytest.fixture(scope="session")
@@ -62,15 +61,4 @@ def services(
     peer_settings: Settings, peer_s3_client: Any, mongo_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Services]:
     """A fresh bucket on the peer and a fresh database, installed as the process's services and environment."""
-    name = unique_name("peer")
-    settings = peer_settings.with_overrides(bucket=name, mongodb_db=name)
-    svc = Services(settings=settings, s3=peer_s3_client, mongo=mongo_client)
-    prepare(svc)
-    for key, value in settings.to_env().items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    with use_services(svc):
-        yield svc
-    get_settings.cache_clear()
-    set_services(None)
-    mongo_client.drop_database(name)
+    yield from fresh_services(peer_settings, peer_s3_client, mongo_client, monkeypatch, "peer")

@@ -70,19 +70,24 @@ def bucket_contents(services: Services) -> dict[str, bytes]:
 
 
 # -- documents ----------------------------------------------------------------------------------------------
+def _reference(value: str | dict[str, Any] | None, **shape: Any) -> dict[str, Any] | None:
+    """A reference sub-document: a storage key gets ``shape`` (content type...), a dict is used as given."""
+    if isinstance(value, str):
+        return {"storageKey": value, **_without_none(**shape)}
+    return value
+
+
+def _without_none(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def project_doc(
     project_id: Any, user_id: str | None, output: str | dict[str, Any] | None = None, **fields: Any
 ) -> dict[str, Any]:
     """A project; ``output`` is the output's storage key (or a whole sub-document); ``user_id=None`` leaves
     the owner out."""
-    doc: dict[str, Any] = {"_id": project_id}
-    if user_id is not None:
-        doc["user_id"] = user_id
-    if isinstance(output, str):
-        output = {"storageKey": output, "contentType": "video/mp4"}
-    if output is not None:
-        doc["output"] = output
-    return {**doc, **fields}
+    output = _reference(output, contentType="video/mp4")
+    return {"_id": project_id, **_without_none(user_id=user_id, output=output), **fields}
 
 
 def scene_doc(
@@ -94,18 +99,9 @@ def scene_doc(
     **fields: Any,
 ) -> dict[str, Any]:
     """A scene; ``media``/``audio`` are storage keys (or whole sub-documents, used as given)."""
-    doc: dict[str, Any] = {"_id": scene_id, "project_id": project_id}
-    if isinstance(media, str):
-        media = {"storageKey": media, "contentType": "image/jpeg"}
-        if media_type is not None:
-            media["type"] = media_type
-    if media is not None:
-        doc["media"] = media
-    if isinstance(audio, str):
-        audio = {"storageKey": audio, "contentType": "audio/mpeg"}
-    if audio is not None:
-        doc["audio"] = audio
-    return {**doc, **fields}
+    media = _reference(media, contentType="image/jpeg", type=media_type)
+    audio = _reference(audio, contentType="audio/mpeg")
+    return {"_id": scene_id, "project_id": project_id, **_without_none(media=media, audio=audio), **fields}
 
 
 def add_project(services: Services, project_id: Any, user_id: str | None, **kwargs: Any) -> dict[str, Any]:
