@@ -39,7 +39,7 @@ SCENE = "scene-2"
 VIDEO_SIZE = 2 * SMALL_PART_SIZE + 1_500_000
 VIDEO_KEY = f"users/{DEMO_USER}/projects/{DEMO_PROJECT}/scenes/{SCENE}/video/long-take.mp4"
 #: Slow enough that the three parts are in flight for seconds, fast enough for a short test.
-UPLOAD_RATE = 4 * 1024 * 1024
+UPLOAD_RATE = 3 * 1024 * 1024
 
 
 def part_puts(page: Any) -> list[int]:
