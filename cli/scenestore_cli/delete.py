@@ -15,11 +15,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from scenestore.errors import InvalidRequest, UsageError
-from scenestore.events import PROJECT, SCENE, Target
 from scenestore.keys import validate_id
 
 from scenestore_cli.common import (
@@ -33,6 +32,9 @@ from scenestore_cli.common import (
     progress_enabled,
 )
 from scenestore_cli.reports.options import HtmlFile, html_option
+
+if TYPE_CHECKING:  # scenestore.events builds pydantic models: clear-bucket and usage never need them
+    from scenestore.events import Target
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -157,6 +159,8 @@ def delete_project_command(user_id: str, project_id: str, force: bool, dry_run: 
 
     Refused (exit 2) while the project's document still exists, unless --force.
     """
+    from scenestore.events import PROJECT
+
     target = DeleteTarget(PROJECT, validate_id(user_id, "user_id"), validate_id(project_id, "project_id"))
     _run_delete(target, force=force, dry_run=dry_run, as_json=as_json)
 
@@ -176,6 +180,8 @@ def delete_scene_command(
 
     Refused (exit 2) while the scene's document still exists, unless --force.
     """
+    from scenestore.events import SCENE
+
     target = DeleteTarget(
         SCENE,
         validate_id(user_id, "user_id"),
@@ -201,8 +207,7 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
         raise InvalidRequest(
             f"--confirm {confirm!r} is not the configured bucket {bucket!r} (SCENESTORE_BUCKET); nothing deleted"
         )
-    check_prefix(prefix, allow_root=True)
-    _quiet_logs()
+    check_prefix(prefix, allow_root=True)  # no _quiet_logs(): nothing here logs, and Powertools costs ~25 ms to import
     action = "counting" if dry_run else "deleting"
     with _progress(as_json, action) as bar:
         report = delete_prefix(services.s3, bucket, prefix, dry_run=dry_run, allow_root=True, on_progress=bar)

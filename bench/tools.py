@@ -1,0 +1,104 @@
+"""What the benchmark scripts share: command lines timed as a user runs them, and the environment they run in.
+
+A contender that is a command (``scenestore``, ``s5cmd``, ``aws``, ``python -c``) is timed from before its
+process starts to after it exits, so interpreter start-up, imports and whatever waits at exit are included;
+its CPU is the children's rusage over the run. The environment points every tool at the same S3 endpoint
+with the same dummy credentials and no shared AWS config, so no tool reads the operator's own profile.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ACCESS_KEY = "bench"
+SECRET_KEY = "bench-secret"
+REGION = "us-east-1"
+
+
+def tool_env(endpoint: str, bucket: str, work: Path, **extra: str) -> dict[str, str]:
+    """Environment for scenestore and the AWS tools: same endpoint, credentials and bucket for all."""
+    config, credentials = work / "aws-config", work / "aws-credentials"
+    if not config.exists():
+        config.write_text("[default]\n")
+        credentials.write_text("")
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_CONFIG_FILE=str(config),
+        AWS_SHARED_CREDENTIALS_FILE=str(credentials),
+        AWS_EC2_METADATA_DISABLED="true",
+        SCENESTORE_S3_ENDPOINT_URL=endpoint,
+        SCENESTORE_BUCKET=bucket,
+        POWERTOOLS_METRICS_DISABLED="true",
+        **extra,
+    )
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    seconds: float
+    cpu: float
+    stdout: str
+
+
+def run_timed(argv: Sequence[str], env: dict[str, str], *, timeout: float = 3600) -> Timed:
+    """Run ``argv`` to completion; wall seconds (process start and exit included) and its CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=env)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(argv[0]).name} exited {done.returncode}: {done.stderr.strip()[-400:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timed(seconds, cpu, done.stdout)
+
+
+@dataclass
+class Series:
+    """Repeated measurements of one contender at one distance."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, timed: Timed) -> None:
+        self.seconds.append(timed.seconds)
+        self.cpu.append(timed.cpu)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def median_cpu(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu else None
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    """How many times faster ``ours`` is (their time / ours), as the tables print it."""
+    if not ours or not theirs:
+        return "-"
+    return f"{theirs / ours:.2f}x"
+
+
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
