@@ -34,9 +34,10 @@ TARGET = 1.5
 
 def contenders(endpoint: str) -> dict[str, list[str]]:
     one_request = (
-        "import boto3; boto3.client('s3', endpoint_url=%r, region_name=%r, aws_access_key_id=%r, "
-        "aws_secret_access_key=%r).list_objects_v2(Bucket=%r, Prefix=%r)"
-    ) % (endpoint, REGION, ACCESS_KEY, SECRET_KEY, BUCKET, PREFIX)
+        f"import boto3; boto3.client('s3', endpoint_url={endpoint!r}, region_name={REGION!r}, "
+        f"aws_access_key_id={ACCESS_KEY!r}, aws_secret_access_key={SECRET_KEY!r})"
+        f".list_objects_v2(Bucket={BUCKET!r}, Prefix={PREFIX!r})"
+    )
     return {
         "scenestore clear-bucket --prefix (empty)": [
             str(BIN / "scenestore"),
@@ -75,7 +76,7 @@ def main() -> None:
                 env = tool_env(endpoint, BUCKET, work)
                 argvs = contenders(endpoint)
                 series = table.setdefault(delay, {name: Series(name) for name in argvs})
-                for name, argv in argvs.items():  # one warm-up each: page cache, .pyc files
+                for argv in argvs.values():  # one warm-up each: page cache, .pyc files
                     run_timed(argv, env)
                 for _ in range(args.runs):
                     for name, argv in argvs.items():

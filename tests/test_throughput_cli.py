@@ -12,7 +12,6 @@ import sys
 
 import click
 from scenestore.services import Services
-
 from scenestore_cli.main import COMMANDS, _load, cli
 
 #: Modules an empty ``clear-bucket`` has no use for: other commands, MongoDB, Lambda Powertools, the events.
