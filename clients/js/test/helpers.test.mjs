@@ -5,6 +5,7 @@ import { test } from "node:test";
 import {
   cacheToken,
   createClient,
+  DEFAULT_MULTIPART_THRESHOLD,
   guessContentType,
   kindOfContentType,
   ScenestoreError,
@@ -145,4 +146,24 @@ test("cacheToken does not cache a failure or a token without exp", async () => {
   const opaque = cacheToken(() => "opaque");
   assert.equal(await opaque(), "opaque");
   assert.ok(opaque() instanceof Promise, "no exp, no caching");
+});
+
+test("the default threshold: 64 MiB goes in one PUT, a byte more in parts (and a per-upload threshold wins)", async () => {
+  // Fault injection only: every request fails as an unreachable network would, after its path is noted.
+  const paths = [];
+  const client = createClient({
+    baseUrl: "http://api.test",
+    getToken: () => "t",
+    fetch: async (url) => {
+      paths.push(new URL(url).pathname);
+      throw new TypeError("fetch failed");
+    },
+  });
+  assert.equal(DEFAULT_MULTIPART_THRESHOLD, 64 * 1024 * 1024);
+  const upload = (size, extra = {}) =>
+    client.upload(new Blob([new Uint8Array(size)], { type: "video/mp4" }), { projectId: "p", sceneId: "s", filename: "v.mp4", ...extra });
+  await assert.rejects(upload(DEFAULT_MULTIPART_THRESHOLD), { code: "network_error" });
+  await assert.rejects(upload(DEFAULT_MULTIPART_THRESHOLD + 1), { code: "network_error" });
+  await assert.rejects(upload(1024, { multipartThreshold: 1000 }), { code: "network_error" });
+  assert.deepEqual(paths, ["/projects/p/uploads", "/projects/p/multipart", "/projects/p/multipart"]);
 });
