@@ -1,10 +1,15 @@
 """Delete everything under a prefix: batched, concurrent, time-budgeted, resumable, flat in memory.
 
 Listing and deleting overlap: the calling thread lists one page (up to 1000 keys) at a time and hands it
-to a pool that sends it as one quiet ``DeleteObjects``; at most ``2 * workers`` pages are in flight, so
-memory does not grow with the prefix. Keys that S3 reports as failed are retried with backoff, then
-reported. When the deadline passes no new page is started; in-flight pages finish and the report carries
-a ``continuation`` (the last key handled) from which the next call resumes without relisting what is done.
+to a pool that sends it as one quiet ``DeleteObjects``. How many of those are in flight is an
+:class:`~scenestore.concurrency.AdaptiveLimit`: it starts at ``workers``, grows while the deletion rate grows
+(a store tens of milliseconds away needs more requests in flight than a local one), halves on
+``SlowDown``/503 (seen by botocore's retry hook, and again when a throttled request fails for good) and never
+exceeds ``SCENESTORE_S3_MAX_IN_FLIGHT``. The listing thread blocks while the limit is reached, so at most
+``limit`` pages are listed but not yet deleted and memory does not grow with the prefix. Keys that S3
+reports as failed are retried with backoff, then reported. When the deadline passes no new page is
+started; in-flight pages finish and the report carries a ``continuation`` (the last key handled) from which
+the next call resumes without relisting what is done.
 A deadline already expired deletes nothing (``scenestore.cleanup`` wraps its deadline so that each
 invocation does at least one unit of work across its phases).
 
@@ -22,9 +27,8 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +37,7 @@ from urllib.parse import unquote_plus
 from scenestore.budget import Deadline
 from scenestore.clients import S3_CONCURRENCY
 from scenestore.common import MAX_REPORTED_ERRORS, extend_capped
+from scenestore.concurrency import AdaptiveLimit, is_throttle, observe_throttling
 from scenestore.errors import InvalidRequest
 from scenestore.storage import LIST_PAGE, ObjectInfo, error_code
 
@@ -186,11 +191,13 @@ def delete_keys(
     *,
     retries: int = KEY_RETRIES,
     backoff: float = KEY_BACKOFF,
+    on_throttle: Callable[[], None] | None = None,
 ) -> _BatchResult:
     """Delete up to 1000 known objects with one quiet ``DeleteObjects``; retry failed keys, then report them.
 
     A request that fails as a whole (throttling after botocore's own retries, a dropped connection) is
-    retried like a per-key failure; what still fails after ``retries`` is reported key by key.
+    retried like a per-key failure; what still fails after ``retries`` is reported key by key. A whole
+    request refused as throttled (``SlowDown``, 503) calls ``on_throttle`` before it is retried.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -213,6 +220,8 @@ def delete_keys(
             )
         except (ClientError, BotoCoreError) as exc:
             code = error_code(exc) or type(exc).__name__
+            if on_throttle is not None and isinstance(exc, ClientError) and _is_throttle_error(exc):
+                on_throttle()
             failures = {k: {"key": k, "code": code, "message": str(exc)} for k in pending}
             continue
         finally:
@@ -232,6 +241,29 @@ def delete_keys(
     return result
 
 
+def _is_throttle_error(exc: Any) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return is_throttle(status, error_code(exc))
+
+
+def adaptive_limit(workers: int | None = None, *, ceiling: int | None = None) -> AdaptiveLimit:
+    """The in-flight limit of one job.
+
+    ``workers=None``: adaptive, from ``S3_CONCURRENCY`` up to ``ceiling`` (default
+    ``SCENESTORE_S3_MAX_IN_FLIGHT``). A number: at most that many (a caller that sized its own pool, a test);
+    it still halves on throttling and grows back, never above ``workers``.
+    """
+    if workers is not None:
+        workers = max(1, workers)
+        return AdaptiveLimit(initial=workers, ceiling=workers)
+    if ceiling is None:
+        from scenestore.settings import get_settings
+
+        ceiling = get_settings().s3_max_in_flight
+    ceiling = max(1, ceiling)
+    return AdaptiveLimit(initial=min(S3_CONCURRENCY, ceiling), ceiling=ceiling)
+
+
 def delete_prefix(
     client: S3Client,
     bucket: str,
@@ -239,14 +271,20 @@ def delete_prefix(
     *,
     deadline: Deadline | None = None,
     start_after: str | None = None,
-    workers: int = S3_CONCURRENCY,
+    workers: int | None = None,
+    limit: AdaptiveLimit | None = None,
     dry_run: bool = False,
     allow_root: bool = False,
     on_progress: ProgressCallback | None = None,
     retry_backoff: float = KEY_BACKOFF,
     page_size: int = LIST_PAGE,
 ) -> DeleteReport:
-    """Delete every object under ``prefix``; stop at ``deadline`` with a continuation (see module doc)."""
+    """Delete every object under ``prefix``; stop at ``deadline`` with a continuation (see module doc).
+
+    ``limit`` (default: :func:`adaptive_limit` of ``workers``: adaptive unless a number is given) bounds the
+    ``DeleteObjects`` in flight; pass one to share it with other work on the same store, or to read its ``peak``
+    and ``throttle_events`` afterwards.
+    """
     check_prefix(prefix, allow_root=allow_root)
     if not 1 <= page_size <= MAX_BATCH:
         raise InvalidRequest(f"page_size must be 1-{MAX_BATCH}")
@@ -264,19 +302,28 @@ def delete_prefix(
                 on_progress(len(listed), size)
         return report
 
-    workers = max(1, workers)
-    max_in_flight = 2 * workers
-    in_flight: deque[Future[_BatchResult]] = deque()
+    limit = limit or adaptive_limit(workers)
+    observe_throttling(client, limit)
+    in_flight: set[Future[_BatchResult]] = set()
 
-    def collect(future: Future[_BatchResult]) -> None:
-        batch = future.result()
-        report.deleted_count += batch.deleted
-        report.total_bytes += batch.deleted_bytes
-        report.add_errors(batch.errors)
-        if on_progress:
-            on_progress(batch.deleted, batch.deleted_bytes)
+    def delete_page(page: list[ObjectInfo]) -> _BatchResult:
+        try:
+            return delete_keys(client, bucket, page, backoff=retry_backoff, on_throttle=limit.throttled)
+        finally:
+            limit.release()
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delete") as pool:
+    def collect(futures: set[Future[_BatchResult]]) -> None:
+        for future in futures:
+            in_flight.discard(future)
+            batch = future.result()
+            report.deleted_count += batch.deleted
+            report.total_bytes += batch.deleted_bytes
+            report.add_errors(batch.errors)
+            if on_progress:
+                on_progress(batch.deleted, batch.deleted_bytes)
+
+    # Threads are started on demand, so a pool sized for the ceiling costs only what the limit uses.
+    with ThreadPoolExecutor(max_workers=limit.ceiling, thread_name_prefix="delete") as pool:
         try:
             while True:
                 if deadline.expired():
@@ -285,13 +332,18 @@ def delete_prefix(
                 page = next(pages, None)
                 if page is None:
                     break
-                in_flight.append(pool.submit(delete_keys, client, bucket, page, backoff=retry_backoff))
+                limit.acquire()  # blocks while ``limit`` pages are being deleted: memory stays flat
+                try:
+                    in_flight.add(pool.submit(delete_page, page))
+                except BaseException:
+                    limit.release()
+                    raise
                 last_key = page[-1].key
-                while len(in_flight) >= max_in_flight or (in_flight and in_flight[0].done()):
-                    collect(in_flight.popleft())
+                collect({f for f in in_flight if f.done()})
         finally:
             while in_flight:
-                collect(in_flight.popleft())
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                collect(done)
     if not report.complete:
         report.continuation = last_key or ""
     return report
