@@ -1,17 +1,34 @@
-"""``scenestore serve``: the embedded local stack in one process group, stopped cleanly on Ctrl-C/SIGTERM."""
+"""``scenestore serve``: the embedded local stack, stopped cleanly and within about 2 s on Ctrl-C/SIGTERM.
+
+Stopping goes in order (the terminal's Ctrl-C reaches serve only, see ``local.servers``): the event runner and
+the API first, then the process's MongoDB client while its server still answers, then every server at once (a
+MongoDB with ``--data-dir`` shuts down cleanly, about 2 s; everything else ends at once).
+With ``--s3-endpoint URL`` no S3 server is started: the API, the runner and the demo run against that endpoint
+with the bucket, region and credentials of the environment (``SCENESTORE_BUCKET``, ``SCENESTORE_S3_REGION``,
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``); MongoDB is local as usual.
+"""
 
 from __future__ import annotations
 
 import signal
-import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
+from click.core import ParameterSource
 from scenestore.settings import DEFAULT_API_PORT, DEFAULT_MONGO_PORT, DEFAULT_S3_PORT, get_settings
 
 from scenestore_cli.common import command, handle_errors, json_option
+
+#: The change stream's wait per poll in serve: how long stopping the event runner may take.
+RUNNER_POLL_MS: Final = 200
+
+
+def _http_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL")
+    return value.rstrip("/") if value else value
 
 
 @command("serve")
@@ -19,6 +36,13 @@ from scenestore_cli.common import command, handle_errors, json_option
 @click.option("--s3-port", type=click.IntRange(1, 65535), default=DEFAULT_S3_PORT, show_default=True)
 @click.option("--mongo-port", type=click.IntRange(1, 65535), default=DEFAULT_MONGO_PORT, show_default=True)
 @click.option("--api-port", type=click.IntRange(1, 65535), default=DEFAULT_API_PORT, show_default=True)
+@click.option(
+    "--s3-endpoint",
+    metavar="URL",
+    callback=_http_url,
+    help="Use this S3 (another server, a dev R2 bucket) instead of starting one; bucket and credentials come "
+    "from the environment.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -28,9 +52,15 @@ from scenestore_cli.common import command, handle_errors, json_option
 @json_option
 @handle_errors
 def serve_command(
-    demo: bool, s3_port: int, mongo_port: int, api_port: int, data_dir: Path | None, as_json: bool
+    demo: bool,
+    s3_port: int,
+    mongo_port: int,
+    api_port: int,
+    s3_endpoint: str | None,
+    data_dir: Path | None,
+    as_json: bool,
 ) -> None:
-    """Start S3 (moto), MongoDB (SecantusDB), the HTTP API and the local event runner."""
+    """Start S3 (moto, unless --s3-endpoint), MongoDB (SecantusDB), the HTTP API and the local event runner."""
     from scenestore.services import Services, set_services
 
     from scenestore_cli.local.api import ApiServer, load_presign_app
@@ -39,14 +69,15 @@ def serve_command(
     from scenestore_cli.local.servers import require_free
     from scenestore_cli.local.stack import DevStack
 
+    if s3_endpoint and click.get_current_context().get_parameter_source("s3_port") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--s3-port starts a local S3 server; --s3-endpoint uses another one: give one of them")
     require_free(api_port, "the HTTP API", "--api-port")
-    tmp = None
-    if data_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="scenestore-serve-")
-        data_dir = Path(tmp.name)
-    stack = DevStack.create(get_settings(), s3_port=s3_port, mongo_port=mongo_port, data_dir=data_dir)
+    stack = DevStack.create(
+        get_settings(), s3_port=s3_port, mongo_port=mongo_port, data_dir=data_dir, s3_endpoint=s3_endpoint
+    )
     stopping = threading.Event()
     parts: list[Any] = []
+    services: Services | None = None
 
     def on_signal(signum: int, _frame: Any) -> None:
         stopping.set()
@@ -60,14 +91,16 @@ def serve_command(
         prepare(services)
         api = ApiServer(load_presign_app(), api_port, dev_routes=demo).start()
         parts.append(api)
-        runner = EventRunner(services).start()
+        runner = EventRunner(services, poll_ms=RUNNER_POLL_MS).start()
         parts.append(runner)
         info: dict[str, Any] = {
             "s3": stack.settings.s3_endpoint_url,
+            "s3_external": s3_endpoint is not None,
             "mongodb": stack.settings.mongodb_uri,
             "api": api.url,
             "bucket": stack.settings.bucket,
-            "data_dir": str(data_dir),
+            "region": stack.settings.s3_region,
+            "data_dir": str(stack.data_dir),
         }
         if demo:
             from scenestore.tokens import issue_token
@@ -86,10 +119,10 @@ def serve_command(
     finally:
         for part in reversed(parts):
             part.stop()
-        stack.stop()
+        if services is not None and "mongo" in services.built:
+            services.mongo.close()  # while its server answers: closing against a dead one waits for timeouts
+        stack.stop()  # also removes the data directory when it is a temporary one
         set_services(None)
-        if tmp is not None:
-            tmp.cleanup()
         click.echo("scenestore: stopped", err=True)
 
 
@@ -99,9 +132,10 @@ def _print_banner(info: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info), nl=True)
         return
+    s3 = "S3 (external)      " if info["s3_external"] else "S3 (moto)          "
     lines = [
         "scenestore local stack is up",
-        f"  S3 (moto)            {info['s3']}   bucket {info['bucket']}",
+        f"  {s3}  {info['s3']}   bucket {info['bucket']} ({info['region']})",
         f"  MongoDB (SecantusDB) {info['mongodb']}",
         f"  HTTP API             {info['api']}",
         f"  data                 {info['data_dir']}",

@@ -308,7 +308,7 @@ class ObjectStore:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError:
-            self.client.create_bucket(Bucket=self.bucket)
+            self.client.create_bucket(Bucket=self.bucket, **create_bucket_location(self.client.meta.region_name))
         self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration=bucket_cors(cors_origins))  # type: ignore[arg-type]
         if multipart_abort_days is not None:
             self.ensure_abort_multipart_rule(multipart_abort_days)
@@ -367,6 +367,18 @@ def _multipart_error(exc: BaseException, operation: str, key: str) -> Exception:
     if code in _BAD_COMPLETION_CODES:
         return InvalidRequest(f"the bucket refused the parts: {code}")
     return StorageError(f"{operation} {key} failed: {code or exc}")
+
+
+#: Regions whose CreateBucket takes no location constraint: S3's default region, and R2's ``auto``.
+_NO_LOCATION_CONSTRAINT: Final = frozenset({"us-east-1", "auto", ""})
+
+
+def create_bucket_location(region: str | None) -> dict[str, Any]:
+    """CreateBucket's ``CreateBucketConfiguration`` for ``region``: S3 refuses a bucket created without one
+    anywhere but us-east-1 (``IllegalLocationConstraintException``), and refuses ``us-east-1`` named in it."""
+    if (region or "") in _NO_LOCATION_CONSTRAINT:
+        return {}
+    return {"CreateBucketConfiguration": {"LocationConstraint": region}}
 
 
 def bucket_cors(origins: tuple[str, ...]) -> dict[str, Any]:

@@ -1,8 +1,16 @@
-"""Start, wait for and stop the local S3 and MongoDB-wire servers as child processes."""
+"""Start, wait for and stop the local S3 and MongoDB-wire servers as child processes.
+
+The children run in process groups of their own, so a terminal's Ctrl-C (which reaches the whole foreground
+group at once) goes to ``scenestore serve`` only, and serve stops its parts in order: the event runner and the
+API while the servers still answer (their MongoDB clients close at once instead of waiting on a dead server),
+then the servers, all at the same time. On Linux a child also gets SIGTERM when its parent dies, however it
+died, so none is left behind by a ``kill -9``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -10,10 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 from scenestore.errors import ScenestoreError, UsageError
 
@@ -74,23 +82,40 @@ def _executable(name: str) -> str:
 
 @dataclass
 class ChildServer:
-    """One child process with its log file; stopped with SIGTERM, then SIGKILL."""
+    """One child process with its log file.
+
+    ``keeps_state``: the server's state outlives the process (MongoDB with a ``--data-dir``), so it is stopped
+    with SIGTERM and given time to shut down cleanly (SecantusDB takes about 2 s). Any other server (moto's
+    in-memory S3, MongoDB in a temporary directory that is removed right after) loses nothing to SIGKILL,
+    which ends it at once: that is what makes Ctrl-C stop ``serve`` within a fraction of a second.
+    """
 
     name: str
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    keeps_state: bool = False
     _log: IO[bytes] | None = field(default=None, repr=False)
+    _terminated: bool = field(default=False, repr=False)
+
+    def terminate(self) -> None:
+        """Ask the server to stop without waiting (:meth:`stop` waits), so several stop at the same time.
+
+        Once only: a second SIGTERM would run the server's shutdown handler again, inside the first one.
+        """
+        if self.process.poll() is None and not self._terminated:
+            self._terminated = True
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM if self.keeps_state else signal.SIGKILL)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        """:meth:`terminate`, then wait; SIGKILL after ``timeout``."""
+        self.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
         if self._log:
             self._log.close()
             self._log = None
@@ -101,7 +126,14 @@ class ChildServer:
 
 
 def spawn(
-    name: str, argv: list[str], port: int, log_dir: Path, timeout: float, *, env: Mapping[str, str] | None = None
+    name: str,
+    argv: list[str],
+    port: int,
+    log_dir: Path,
+    timeout: float,
+    *,
+    env: Mapping[str, str] | None = None,
+    keeps_state: bool = False,
 ) -> ChildServer:
     """Start ``argv`` with its output in ``log_dir/<name>.log`` and wait until it listens on ``port``.
 
@@ -112,8 +144,16 @@ def spawn(
     log = log_path.open("ab")
     env = {**os.environ, **(env or {})}
     env.setdefault("PYTHONUNBUFFERED", "1")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    server = ChildServer(name=name, port=port, process=proc, log_path=log_path, _log=log)
+    proc = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # Ctrl-C is for serve, which stops the children in order (module doc)
+        preexec_fn=_parent_death_signal(),
+    )
+    server = ChildServer(name=name, port=port, process=proc, log_path=log_path, keeps_state=keeps_state, _log=log)
     try:
         _wait_for_port(port, proc, name, timeout, log_path)
     except BaseException:
@@ -122,13 +162,31 @@ def spawn(
     return server
 
 
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """For the child between fork and exec (Linux): SIGTERM when its parent dies, via ``prctl``.
+
+    The C function is looked up here, in the parent, so the child makes one C call and nothing else, which is
+    what makes ``preexec_fn`` acceptable with other threads in the parent. The signal follows the *thread* that
+    forked, so the stack is started from the main thread (``serve`` and the test session do).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_s3(port: int, log_dir: Path, *, timeout: float = 30.0) -> ChildServer:
     """moto's standalone S3 server over real HTTP (in-memory; state ends with the process)."""
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     return spawn("s3", argv, port, log_dir, timeout)
 
 
-def start_mongo(port: int, data_dir: Path, log_dir: Path, *, timeout: float = 60.0) -> ChildServer:
+def start_mongo(
+    port: int, data_dir: Path, log_dir: Path, *, timeout: float = 60.0, keeps_state: bool = True
+) -> ChildServer:
     """SecantusDB: MongoDB wire protocol over WiredTiger in ``data_dir``, replica-set hello, change streams."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -144,4 +202,4 @@ def start_mongo(port: int, data_dir: Path, log_dir: Path, *, timeout: float = 60
         "--noop-heartbeat-seconds",
         "10",
     ]
-    return spawn("mongodb", argv, port, log_dir, timeout)
+    return spawn("mongodb", argv, port, log_dir, timeout, keeps_state=keeps_state)
