@@ -224,8 +224,13 @@ def delete_target(
     workers: int = S3_CONCURRENCY,
     legacy_batch: int = LEGACY_BATCH,
     on_progress: ProgressCallback | None = None,
+    dry_run: bool = False,
 ) -> CleanupResult:
-    """Delete what ``request`` names (module doc); resume from ``request.continuation`` if given."""
+    """Delete what ``request`` names (module doc); resume from ``request.continuation`` if given.
+
+    ``dry_run`` (``scenestore delete-* --dry-run``) runs the same selection, reference checks and HEADs and counts
+    what would go in ``deleted_count``/``total_bytes``, deleting nothing.
+    """
     services = services or get_services()
     db = services.db
     if request.database is not None and request.database != services.settings.mongodb_db:
@@ -251,7 +256,7 @@ def delete_target(
         raise InvalidRequest("continuation does not lie under this target's prefix")
 
     if resume is None or resume.phase == "legacy":
-        owned = _deleted_documents(request, db, owner, result)
+        owned = _deleted_documents(request, db, owner, result, dry_run=dry_run)
         stopped_at = _delete_legacy(
             services,
             owned,
@@ -261,6 +266,7 @@ def delete_target(
             batch_size=legacy_batch,
             workers=workers,
             on_progress=on_progress,
+            dry_run=dry_run,
         )
         if stopped_at is not None:
             return _paused(result, Continuation("legacy", stopped_at or None, tag))
@@ -279,6 +285,7 @@ def delete_target(
         start_after=after,
         workers=workers,
         on_progress=on_progress,
+        dry_run=dry_run,
     )
     result.report.merge(prefix_report)
     if not prefix_report.complete:
@@ -371,7 +378,12 @@ class _Owned:
 
 
 def _deleted_documents(
-    request: DeletionRequest, db: Database[dict[str, Any]], owner: _Owner, result: CleanupResult
+    request: DeletionRequest,
+    db: Database[dict[str, Any]],
+    owner: _Owner,
+    result: CleanupResult,
+    *,
+    dry_run: bool = False,
 ) -> _Owned:
     refs: list[str] = list(request.pre_image_refs or ())
     documents: set[DocRef] = set()
@@ -382,10 +394,11 @@ def _deleted_documents(
             gone_without_pre_image = False
             if owner.owner_agrees:
                 refs.extend(document_keys(owner.project_doc, PROJECTS))
-                result.warn(
-                    "document_exists",
-                    f"project {request.project_id!r} still exists; its storage was deleted as requested",
-                )
+                if not dry_run:
+                    result.warn(
+                        "document_exists",
+                        f"project {request.project_id!r} still exists; its storage was deleted as requested",
+                    )
         if owner.owner_agrees:
             cursor = db[SCENES].find({"project_id": request.project_id}, _fields(SCENES))
             for doc in cursor:
@@ -406,10 +419,11 @@ def _deleted_documents(
                 )
             elif owner.owner_agrees:
                 refs.extend(document_keys(scene, SCENES))
-                result.warn(
-                    "document_exists",
-                    f"scene {request.scene_id!r} still exists; its storage was deleted as requested",
-                )
+                if not dry_run:
+                    result.warn(
+                        "document_exists",
+                        f"scene {request.scene_id!r} still exists; its storage was deleted as requested",
+                    )
         what = "the scene's legacy media and audio keys"
     if not owner.owner_agrees:
         refs = []
@@ -440,8 +454,10 @@ def _delete_legacy(
     batch_size: int,
     workers: int,
     on_progress: ProgressCallback | None,
+    dry_run: bool = False,
 ) -> str | None:
-    """Delete the owned legacy keys after ``after``; return the last key handled if the deadline stopped it."""
+    """Delete (or with ``dry_run`` count) the owned legacy keys after ``after``; return the last key handled if
+    the deadline stopped it."""
     pending = [key for key in owned.legacy_keys if after is None or key > after]
     last = after or ""
     for batch in chunks(pending, max(1, batch_size)):
@@ -458,6 +474,13 @@ def _delete_legacy(
             logger.info("legacy objects kept: other documents still reference them", extra={"kept": kept})
         existing, head_errors = _existing(services, unshared, workers)
         report.add_errors(head_errors)
+        if dry_run:
+            size = sum(info.size for info in existing)
+            report.deleted_count += len(existing)
+            report.total_bytes += size
+            if on_progress:
+                on_progress(len(existing), size)
+            existing = []
         for part in _chunks_of(existing, MAX_BATCH):
             deleted = delete_keys(services.s3, services.settings.bucket, part)
             report.deleted_count += deleted.deleted
