@@ -113,7 +113,7 @@ def test_kill_9_mid_run_then_scenestore_migrate_takes_over_and_finishes(
     """A real SIGKILL, twice, in the middle of a run (a pause between batches keeps it mid-run), then a plain
     ``scenestore migrate`` waits for the dead run's lease, takes the run over, finishes and exits 0."""
     seed = seed_scenes(services, 60)
-    env = {**cli_env, "SCENESTORE_MIGRATION_LEASE_TTL": "5", "SCENESTORE_MIGRATION_PAUSE_MS": "120"}
+    env = {**cli_env, "SCENESTORE_MIGRATION_LEASE_TTL": "10", "SCENESTORE_MIGRATION_PAUSE_MS": "120"}
     for at_least in (20, 60):
         proc = subprocess.Popen(
             [SCENESTORE, "migrate", "--batch-size", "3", "--json"],

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from scenestore.common import chunked
 from scenestore.db import find_references
@@ -26,6 +27,15 @@ from scenestore.storage import ObjectInfo
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from pymongo.database import Database
+
+T = TypeVar("T")
+
+
+class Send(Protocol):
+    """Sends one request (``request()``) the caller's way: in a slot of a concurrency limit, with retries..."""
+
+    def __call__(self, request: Callable[[], T], /) -> T: ...
+
 
 #: ``(collection, _id, field)`` of one document field that holds a key (as ``find_references`` gives it).
 Reference = tuple[str, Any, str]
@@ -52,10 +62,12 @@ def delete_unreferenced(
     select: Callable[[list[str]], Sequence[ObjectInfo]] | None = None,
     on_progress: ProgressCallback | None = None,
     dry_run: bool = False,
+    send: Send | None = None,
 ) -> UnreferencedDeletion:
     """Delete those of ``keys`` that no document references (ignoring references ``disregard`` accepts).
 
     ``dry_run`` checks and selects the same way and reports the selected objects as ``deleted``, deleting none.
+    ``send`` runs each ``DeleteObjects`` (the migration's: in a slot of its adaptive in-flight limit).
     """
     unique = list(dict.fromkeys(keys))
     outcome = UnreferencedDeletion()
@@ -72,7 +84,8 @@ def delete_unreferenced(
             if on_progress is not None:
                 on_progress(len(chunk), sum(obj.size for obj in chunk))
             continue
-        batch = delete_keys(client, bucket, chunk)
+        request = partial(delete_keys, client, bucket, chunk)
+        batch = send(request) if send is not None else request()
         failed = {error["key"] for error in batch.errors}
         outcome.deleted.extend(obj.key for obj in chunk if obj.key not in failed)
         outcome.deleted_bytes += batch.deleted_bytes

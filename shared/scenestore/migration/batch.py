@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from scenestore.budget import Deadline
+from scenestore.concurrency import AdaptiveLimit, is_throttle
 from scenestore.db import PROJECTS
 from scenestore.errors import ScenestoreError
 from scenestore.keys import project_prefix
 from scenestore.migration import journal
 from scenestore.migration.inventory import SourceIndex
 from scenestore.migration.models import BatchResult
-from scenestore.migration.objects import ExistingObjects, copy_object, etag_is_md5, head_many, list_prefix, same_bytes
+from scenestore.migration.objects import ExistingObjects, copy_object, etag_is_md5, list_prefix, same_bytes
+from scenestore.migration.pacing import S3Pacer, Throttled
 from scenestore.migration.pipeline import Halted
 from scenestore.migration.references import Slot, index_projects, project_lookup_ids, project_slots, scene_slots
 from scenestore.migration.states import CopyState, JournalState, MoveState, journal_state, transition
@@ -71,6 +73,17 @@ class BatchContext:
     before_intents: Callable[[], None] | None = None
     #: Set when the other half of the engine's pipeline failed: stop at the next stage boundary.
     halt: threading.Event | None = None
+    #: Every S3 request of the batch goes through it (adaptive in-flight limit, throttling waited out).
+    pacer: S3Pacer | None = None
+
+    def __post_init__(self) -> None:
+        if self.pacer is None:
+            self.pacer = S3Pacer(self.store, AdaptiveLimit(), self.deadline)
+
+    @property
+    def s3(self) -> S3Pacer:
+        assert self.pacer is not None
+        return self.pacer
 
     def halted(self) -> bool:
         return self.halt is not None and self.halt.is_set()
@@ -244,7 +257,7 @@ class BatchProcessor:
             live.append(move)
         keys = [m.old_key for m in live]
         known = self.ctx.sources.lookup(keys)
-        fresh = head_many(self.ctx.store, [k for k in keys if k not in known], self.ctx.pool)
+        fresh = self.ctx.s3.head_many([k for k in keys if k not in known], self.ctx.pool)
         for move in live:
             if move.old_key in known:
                 move.source = known[move.old_key]
@@ -253,7 +266,7 @@ class BatchProcessor:
             if move.source is None:
                 self._skip_missing(move)
         live = [m for m in live if m.state == MoveState.PLANNED]
-        existing = ExistingObjects(self.ctx.store, self._list_targets(live))
+        existing = ExistingObjects(self.ctx.s3.head, self._list_targets(live))
         claimed: dict[str, Move] = {}
         for move in live:
             self._choose_target(move, existing, claimed)
@@ -275,7 +288,7 @@ class BatchProcessor:
         return {prefix: listing for prefix, listing in listings.items() if listing is not None or prefix in narrow}
 
     def _list(self, prefix: str) -> dict[str, ObjectInfo] | None:
-        return list_prefix(self.ctx.store, prefix, LIST_PAGES)
+        return self.ctx.s3.run(lambda: list_prefix(self.ctx.store, prefix, LIST_PAGES))
 
     def _skip_missing(self, move: Move) -> None:
         move.to(MoveState.SKIPPED)
@@ -312,7 +325,7 @@ class BatchProcessor:
                 return
             verdict = same_bytes(found, move.source)
             if verdict and not move.source_fresh:
-                move.source, move.source_fresh = self.ctx.store.head(move.old_key), True  # reuse: trust only a HEAD
+                move.source, move.source_fresh = self.ctx.s3.head(move.old_key), True  # reuse: trust only a HEAD
                 if move.source is None:
                     self._skip_missing(move)
                     return
@@ -379,13 +392,16 @@ class BatchProcessor:
             job.to(CopyState.DEFERRED)
             return
         try:
-            job.etag = copy_object(self.ctx.store, job.source.key, job.target, job.source.size)
+            job.etag = self.ctx.s3.run(lambda: copy_object(self.ctx.store, job.source.key, job.target, job.source.size))
+        except Throttled:  # waited out as long as it may: the next invocation goes on from this document
+            job.to(CopyState.DEFERRED)
+            return
         except ClientError as exc:
             code = error_code(exc)
             if code in ("NoSuchKey", "404", "NotFound"):
                 job.to(CopyState.FAILED, "source_missing")
                 return
-            fresh = self.ctx.store.head(job.source.key)  # a stale inventory size may have picked the wrong copy
+            fresh = self.ctx.s3.head(job.source.key)  # a stale inventory size may have picked the wrong copy
             if fresh is not None and fresh.size != job.source.size:
                 job.source = fresh
                 self._copy(job)
@@ -402,7 +418,7 @@ class BatchProcessor:
     def verify(self) -> None:
         copied = [job for job in self.jobs if job.state == CopyState.COPIED]
         unsure = {id(job) for job in copied if not _etag_proves(job)}
-        targets = head_many(self.ctx.store, [job.target for job in copied if id(job) in unsure], self.ctx.pool)
+        targets = self.ctx.s3.head_many([job.target for job in copied if id(job) in unsure], self.ctx.pool)
         recheck: list[CopyJob] = []
         for job in copied:
             if id(job) in unsure:
@@ -417,8 +433,8 @@ class BatchProcessor:
             else:
                 recheck.append(job)
         if recheck:  # the inventory may be older than the object: compare against a fresh HEAD once
-            sources = head_many(self.ctx.store, [job.source.key for job in recheck], self.ctx.pool)
-            targets = head_many(self.ctx.store, [job.target for job in recheck], self.ctx.pool)
+            sources = self.ctx.s3.head_many([job.source.key for job in recheck], self.ctx.pool)
+            targets = self.ctx.s3.head_many([job.target for job in recheck], self.ctx.pool)
             for job in recheck:
                 source, target = sources.get(job.source.key), targets.get(job.target)
                 if source is not None and target is not None and same_bytes(source, target) is not False:
@@ -475,17 +491,38 @@ class BatchProcessor:
             ours = self._still_ours([k for k in free if k in strays and k not in candidates], strays)
             return olds + [ObjectInfo(key, 0, "") for key in ours]
 
-        store = self.ctx.store
-        outcome = delete_unreferenced(self.ctx.db, store.client, store.bucket, [*candidates, *strays], select=select)
-        for err in outcome.errors:
+        deleted, errors = self._delete([*candidates, *strays], select)
+        for err in errors:
             message = f"{err.get('code')}: {err.get('message')}"
             self.reports.append(_Report(-1, "delete_failed", message, {"key": err["key"]}))
-        self.ctx.hook("deleted", count=len(outcome.deleted))
-        return set(outcome.deleted)
+        self.ctx.hook("deleted", count=len(deleted))
+        return deleted
+
+    def _delete(
+        self, keys: list[str], select: Callable[[list[str]], list[ObjectInfo]]
+    ) -> tuple[set[str], list[dict[str, str]]]:
+        """``delete_unreferenced`` in slots of the in-flight limit; keys the store throttled are tried again
+        (references checked again too) after a pause, for as long as the pacer's patience lasts."""
+        store, deleted = self.ctx.store, set[str]()
+        waited = 0.0
+        for attempt in range(10_000):
+            outcome = delete_unreferenced(
+                self.ctx.db, store.client, store.bucket, keys, select=select, send=self.ctx.s3.run
+            )
+            deleted.update(outcome.deleted)
+            throttled = [err for err in outcome.errors if is_throttle(None, err.get("code"))]
+            if not throttled:
+                return deleted, outcome.errors
+            try:
+                waited += self.ctx.s3.back_off(attempt, waited)
+            except Throttled:
+                return deleted, outcome.errors
+            keys = [err["key"] for err in throttled]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _still_ours(self, keys: list[str], jobs: dict[str, CopyJob | None]) -> list[str]:
         """Of our unreferenced copies, those still holding the bytes we copied (never someone's new upload)."""
-        found = head_many(self.ctx.store, keys, self.ctx.pool)
+        found = self.ctx.s3.head_many(keys, self.ctx.pool)
         ours = []
         for key in keys:
             info, job = found.get(key), jobs.get(key)

@@ -20,6 +20,7 @@ from scenestore.migration.config import DEFAULT_BATCH_SIZE, MigrationConfig
 from scenestore.migration.engine import EngineOptions, ProgressCallback, migrate_batch
 from scenestore.migration.inventory import MEMORY_LIMIT, MemoryIndex, StoredIndex
 from scenestore.migration.models import BatchRequest, BatchResult, ShardRange
+from scenestore.migration.pacing import new_limit
 
 if TYPE_CHECKING:
     from scenestore.migration.batch import Hook
@@ -61,13 +62,15 @@ def run_migration(services: Services, options: RunOptions) -> dict[str, Any]:
         status = runs.RUNNING
     total = BatchResult(run_id=run_id)
     shard_results: list[BatchResult] = []
-    with ThreadPoolExecutor(config.workers, thread_name_prefix="migrate-copy") as pool:
+    limit = new_limit(services.settings, services.s3, initial=config.workers)
+    with ThreadPoolExecutor(limit.ceiling, thread_name_prefix="migrate-copy") as pool:
         heartbeat = runs.Heartbeat(services.db, runs.new_owner(), config.lease_ttl, config.heartbeat_interval).start()
         try:
             engine = EngineOptions(
                 config=config,
                 owner=heartbeat.owner,
                 pool=pool,
+                limit=limit,
                 heartbeat=heartbeat,
                 sources=sources,
                 hooks=options.hooks,
@@ -100,6 +103,7 @@ def run_migration(services: Services, options: RunOptions) -> dict[str, Any]:
             {**s.to_dict(), "cursor": r.cursor, "done": r.done} for s, r in zip(planned, shard_results, strict=True)
         ],
         "elapsed_s": round(time.monotonic() - started, 3),
+        "s3_in_flight": {"last": limit.limit, "peak": limit.peak, "throttled": limit.throttle_events},
     }
     if not options.dry_run:
         finished = runs.finish_if_complete(services.db, run_id)

@@ -19,12 +19,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scenestore.budget import Deadline
+from scenestore.concurrency import AdaptiveLimit
 from scenestore.db import PROJECTS
 from scenestore.migration import journal, runs
 from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.inventory import NoIndex, SourceIndex, StoredIndex
 from scenestore.migration.models import BatchRequest, BatchResult, Position
+from scenestore.migration.pacing import S3Pacer, new_limit
 from scenestore.migration.pipeline import Behind, Halted
 from scenestore.migration.scan import ShardReader
 
@@ -44,6 +46,8 @@ class EngineOptions:
     config: MigrationConfig = field(default_factory=MigrationConfig.from_env)
     owner: str = field(default_factory=runs.new_owner)
     pool: Executor | None = None
+    #: S3 requests in flight, adapted to the store (one per process, shared by its shards).
+    limit: AdaptiveLimit | None = None
     heartbeat: runs.Heartbeat | None = None
     sources: SourceIndex | None = None
     hooks: Hook | None = None
@@ -78,8 +82,11 @@ def migrate_batch(
     deadline = deadline or Deadline.never()
     options = options or EngineOptions()
     with ExitStack() as stack:
+        if options.limit is None:
+            options.limit = new_limit(services.settings, services.s3, initial=options.config.workers)
         if options.pool is None:
-            options.pool = stack.enter_context(ThreadPoolExecutor(options.config.workers, thread_name_prefix="migrate"))
+            pool = ThreadPoolExecutor(options.limit.ceiling, thread_name_prefix="migrate")
+            options.pool = stack.enter_context(pool)
         if request.dry_run:
             return _loop(request, services, deadline, options, request.cursor, options.sources or NoIndex(), _DryRun())
         if options.heartbeat is None:
@@ -272,6 +279,7 @@ def _loop(
             deadline=deadline,
             hooks=None if dry_run else options.hooks,
             halt=behind.halt,
+            pacer=S3Pacer(services.store, options.limit, deadline) if options.limit is not None else None,
         )
         try:
             _pipeline(request, options, ledger, ctx, reader, behind, total)

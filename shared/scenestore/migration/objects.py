@@ -6,7 +6,7 @@ above 5 GiB), so no byte of a user's file passes through this machine or its dis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 
 from scenestore.storage import MAX_SINGLE_COPY, ObjectInfo, ObjectStore
@@ -60,8 +60,10 @@ class ExistingObjects:
     A key under no listed prefix (its prefix was too large to list in a few pages) is asked with a HEAD.
     """
 
-    def __init__(self, store: ObjectStore, listings: dict[str, dict[str, ObjectInfo] | None]) -> None:
-        self.store = store
+    def __init__(
+        self, head: Callable[[str], ObjectInfo | None], listings: dict[str, dict[str, ObjectInfo] | None]
+    ) -> None:
+        self.head = head
         self.listings = listings
         self._heads: dict[str, ObjectInfo | None] = {}
 
@@ -70,5 +72,5 @@ class ExistingObjects:
             if key.startswith(prefix) and listing is not None:
                 return listing.get(key)
         if key not in self._heads:
-            self._heads[key] = self.store.head(key)
+            self._heads[key] = self.head(key)
         return self._heads[key]
