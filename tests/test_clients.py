@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from scenestore.clients import S3_CONCURRENCY, S3_POOL_SIZE, make_mongo_client, make_s3_client
-from scenestore.prefix_delete import delete_prefix
+from scenestore.clients import POOL_HEADROOM, S3_CONCURRENCY, S3_POOL_SIZE, make_mongo_client, make_s3_client
+from scenestore.prefix_delete import adaptive_limit
 from scenestore.services import Services
 from scenestore.settings import Settings
 
@@ -31,16 +31,20 @@ def test_s3_client_config_fits_r2() -> None:
     assert config.response_checksum_validation == "when_required"
     assert config.retries["mode"] in ("standard", "adaptive")
     assert config.retries["total_max_attempts"] >= 3
-    assert config.max_pool_connections == S3_POOL_SIZE
+    assert config.max_pool_connections == max(S3_POOL_SIZE, R2.s3_max_in_flight + POOL_HEADROOM)
     assert client.meta.endpoint_url == "https://0123abcd.r2.cloudflarestorage.com"
     credentials = client._request_signer._credentials
     assert (credentials.access_key, credentials.secret_key) == ("r2-key", "r2-secret")
 
 
-def test_pool_is_large_enough_for_the_concurrency_we_use() -> None:
-    """Delete workers plus the listing thread must never wait for a pooled connection."""
-    assert S3_POOL_SIZE >= S3_CONCURRENCY + 2
-    assert delete_prefix.__kwdefaults__["workers"] <= S3_POOL_SIZE - 1
+@pytest.mark.parametrize("ceiling", [1, 8, 64, 200])
+def test_pool_is_large_enough_for_the_concurrency_we_use(ceiling: int) -> None:
+    """Requests in flight up to ``SCENESTORE_S3_MAX_IN_FLIGHT`` plus the listing thread never wait for a
+    pooled connection, and neither do the fixed ``S3_CONCURRENCY`` worker pools."""
+    settings = R2.with_overrides(s3_max_in_flight=ceiling)
+    pool = make_s3_client(settings).meta.config.max_pool_connections
+    assert pool >= S3_CONCURRENCY + 2
+    assert adaptive_limit(ceiling=settings.s3_max_in_flight).ceiling <= pool - 1
 
 
 def test_pool_size_can_be_overridden() -> None:

@@ -20,10 +20,23 @@ if TYPE_CHECKING:
 
 #: Worker threads used for concurrent S3 work on this 2-core class of machine; the pool leaves headroom.
 S3_CONCURRENCY: Final = 8
+#: The smallest connection pool: fixed-size thread pools (``S3_CONCURRENCY`` workers) never wait for a connection.
 S3_POOL_SIZE: Final = 32
+#: Connections beyond the in-flight ceiling: the listing thread and a HEAD or two beside the adaptive requests.
+POOL_HEADROOM: Final = 2
 
 
-def make_s3_client(settings: Settings, *, max_pool_connections: int = S3_POOL_SIZE, **overrides: Any) -> S3Client:
+def s3_pool_size(settings: Settings) -> int:
+    """Connections the S3 client keeps: enough for ``SCENESTORE_S3_MAX_IN_FLIGHT`` requests plus the lister.
+
+    The adaptive limits grow up to that ceiling; a smaller pool would make the extra requests wait for a
+    connection (or open and discard one each time), which reads as latency and defeats the controller.
+    """
+    return max(S3_POOL_SIZE, settings.s3_max_in_flight + POOL_HEADROOM)
+
+
+def make_s3_client(settings: Settings, *, max_pool_connections: int | None = None, **overrides: Any) -> S3Client:
+    """The configured client; the pool is ``s3_pool_size(settings)`` unless a caller sizes its own."""
     import boto3
     from botocore.config import Config
 
@@ -32,7 +45,7 @@ def make_s3_client(settings: Settings, *, max_pool_connections: int = S3_POOL_SI
         signature_version="s3v4",
         s3={"addressing_style": "path"},
         retries={"mode": "standard", "max_attempts": 8},
-        max_pool_connections=max_pool_connections,
+        max_pool_connections=max_pool_connections or s3_pool_size(settings),
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         connect_timeout=5,
