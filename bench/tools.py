@@ -42,8 +42,8 @@ def tool_env(endpoint: str, bucket: str, work: Path, **extra: str) -> dict[str, 
         SCENESTORE_S3_ENDPOINT_URL=endpoint,
         SCENESTORE_BUCKET=bucket,
         POWERTOOLS_METRICS_DISABLED="true",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
