@@ -25,6 +25,9 @@ from scenestore_cli.local.stack import DevStack
 
 from tests.conftest import fresh_services
 
+#: LocalStack waits for open connections on SIGTERM; the suite's data is throwaway, so it is killed soon after.
+STOP_TIMEOUT = 3.0
+
 
 @pytest.fixture(scope="session")
 def peer_endpoint() -> Iterator[str]:
@@ -41,7 +44,7 @@ def peer_endpoint() -> Iterator[str]:
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
-            server.stop()
+            server.stop(timeout=STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +55,10 @@ def peer_settings(stack: DevStack, peer_endpoint: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def peer_s3_client(peer_settings: Settings) -> Any:
-    return make_s3_client(peer_settings)
+def peer_s3_client(peer_settings: Settings) -> Iterator[Any]:
+    client = make_s3_client(peer_settings)
+    yield client
+    client.close()  # an open keep-alive connection holds LocalStack's graceful shutdown for its full timeout
 
 
 @pytest.fixture
