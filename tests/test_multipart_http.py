@@ -459,3 +459,48 @@ def test_the_abort_days_setting_drives_the_rule_and_expires_at(api: Api, small_p
         body = mp.create(api, "p1", SIZE).json()
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     assert before + timedelta(days=3) <= expires <= before + timedelta(days=3, seconds=5)
+
+
+def test_concurrent_completes_both_answer_200_with_one_assembly(api: Api, project: str) -> None:
+    """Uppy retries a complete whose answer was slow: the duplicates race; both must end like uploads/complete."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = video_bytes(SIZE)
+    created = mp.create(api, project, SIZE).json()
+    parts = mp.send_parts(api, project, created, data, [1, 2, 3])
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda _i: mp.complete(api, project, created["upload_id"], created["key"], parts), range(4))
+        )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert {a.json()["key"] for a in answers} == {created["key"]}
+    assert api.services.store.get_bytes(created["key"]) == data
+    scene = api.services.db.scenes.find_one({"_id": "s1"})
+    assert scene is not None and scene["media"]["storageKey"] == created["key"]
+
+
+def test_an_upload_whose_record_cannot_be_written_is_aborted_in_the_bucket(
+    api: Api, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injected with a stand-in collection (the only mock here): without its record nobody could use the
+    upload, so create frees it at once instead of leaving its parts to the lifecycle rule."""
+    from pymongo.errors import AutoReconnect
+
+    real = multipart.records
+
+    class FailingInsert:
+        def __init__(self, collection: Any) -> None:
+            self.collection = collection
+
+        def insert_one(self, _doc: Any) -> None:
+            raise AutoReconnect("injected: the database went away")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.collection, name)
+
+    monkeypatch.setattr(multipart, "records", lambda db: FailingInsert(real(db)))
+    response = mp.create(api, project, SIZE)
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal", "message": "internal error"}
+    key = "users/alice/projects/p1/scenes/s1/video/big.mp4"
+    assert api.services.store.multipart_upload_ids(key) == []

@@ -10,10 +10,8 @@ import requests
 from scenestore.services import Services
 from scenestore.tokens import issue_media_token
 
-from tests.support import presign as support
 from tests.support.presign import ALICE, SAMPLES, Api, add_project, add_scene
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = [pytest.mark.s3_peer, pytest.mark.filterwarnings("ignore:The HMAC key")]
 
 

@@ -12,11 +12,9 @@ import requests
 from scenestore.services import Services, use_services
 
 from tests.support import multipart as mp
-from tests.support import presign as support
 from tests.support.multipart import MiB, video_bytes
 from tests.support.presign import ALICE, Api, add_project, add_scene
 
-api_server, api = support.api_server, support.api  # fixtures
 pytestmark = [pytest.mark.s3_peer, pytest.mark.filterwarnings("ignore:The HMAC key")]
 
 PART = 5 * MiB
