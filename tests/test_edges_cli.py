@@ -164,8 +164,25 @@ def test_any_option_given_twice_is_bad_usage_for_every_command(
     done = run_cli(cli_env, *argv, timeout=60)
     assert time.monotonic() - started < 30  # `serve` refused before it starts anything
     assert done.returncode == 2, (argv, done.stdout, done.stderr)
-    assert "given 2 times" in done.stderr
+    assert "given 2 times" in done.stderr + done.stdout  # stdout: one JSON document when --json is the one
     assert keys_in(services) == seeded
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["clear-bucket", "--confirm", "a", "--confirm", "b", "--json"],
+        ["migrate", "--resume", "some-run", "--dry-run", "--json"],
+        ["delete-project", "--json"],
+        ["token", "u", "--ttl", "0", "--json"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_bad_usage_with_json_is_one_json_document(cli_env: dict[str, str], argv: list[str]) -> None:
+    done = run_cli(cli_env, *argv, timeout=60)
+    assert done.returncode == 2
+    body = json.loads(done.stdout)
+    assert sorted(body) == ["error", "message"] and body["error"] == "usage"
 
 
 # -- unreachable dependencies ------------------------------------------------------------------------

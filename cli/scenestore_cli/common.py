@@ -35,13 +35,25 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 class Command(click.Command):
-    """A click command on which an option given twice is bad usage (exit 2, nothing done).
+    """A click command on which an option given twice is bad usage (exit 2, nothing done), and whose usage
+    errors are one JSON document on stdout when ``--json`` was asked for.
 
     Click lets the last of ``--confirm a --confirm b`` win, which once let ``clear-bucket`` act on a name the
     operator had not meant to confirm. Click's own parser reports the order in which it met each parameter;
     an option that appears there twice without being ``multiple`` (or a counter) is refused before any
     value is processed.
     """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        as_json = "--json" in args  # before parsing, which consumes ``args``
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            if not as_json:
+                raise
+            fail(exc.format_message(), EXIT_USAGE, True, "usage")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not ctx.resilient_parsing:
@@ -88,6 +100,8 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except Exception as exc:
+            if isinstance(exc, click.UsageError) and as_json:  # raised by the command itself (bad combination)
+                fail(exc.format_message(), EXIT_USAGE, True, "usage")
             dependency = dependency_failure(exc)
             if dependency is not None:
                 fail(dependency[1], EXIT_PARTIAL, as_json, dependency[0])
