@@ -3,21 +3,16 @@ that says "would", ``--resume`` refused with ``--dry-run``, and a truncated key 
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 from scenestore.services import Services
 
 from tests.support.seed import add_project, add_scene, put_objects
+from tests.support.terminal import on_a_terminal
 
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 
@@ -33,31 +28,6 @@ def seed_legacy(services: Services, count: int) -> None:
     put_objects(services, keys)
     for i, key in enumerate(keys):
         add_scene(services, f"s{i:04}", "p", media=key)
-
-
-def on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str]:
-    """Run with stderr on a pseudo-terminal (so the progress bar is drawn), reading it while it runs."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    process = subprocess.Popen([SCENESTORE, *args], env=env, stdout=subprocess.DEVNULL, stderr=follower)
-    os.close(follower)
-    chunks: list[bytes] = []
-    try:
-        while True:
-            ready, _, _ = select.select([leader], [], [], 120)
-            if not ready:
-                break
-            try:
-                data = os.read(leader, 65536)
-            except OSError:  # the child closed its end
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(leader)
-        process.wait(60)
-    return process.returncode, b"".join(chunks).decode(errors="replace")
 
 
 def test_notices_are_written_above_the_progress_bar(services: Services, cli_env: dict[str, str]) -> None:

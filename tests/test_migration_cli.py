@@ -3,15 +3,10 @@ take-over that follows, rollback, and the progress bar on a terminal."""
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +18,7 @@ from scenestore.services import Services
 
 from tests.support.migration import assert_converged, assert_references_intact, snapshot
 from tests.support.seed import Seeder
+from tests.support.terminal import on_a_terminal
 
 SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 
@@ -147,26 +143,8 @@ def test_kill_9_mid_run_then_scenestore_migrate_takes_over_and_finishes(
 
 def test_a_progress_bar_on_a_terminal(services: Services, cli_env: dict[str, str]) -> None:
     seed_scenes(services, 5)
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a real terminal has a size
-    try:
-        proc = subprocess.run(
-            [SCENESTORE, "migrate"], env=cli_env, stdout=subprocess.PIPE, stderr=follower, timeout=120, check=False
-        )
-        os.close(follower)
-        chunks: list[bytes] = []
-        while True:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(leader)
-    bar = b"".join(chunks).decode(errors="replace")
-    assert proc.returncode == 0
+    code, bar = on_a_terminal(cli_env, "migrate")
+    assert code == 0
     assert "migrating" in bar and "10/10" in bar and "obj/s" in bar and "copied" in bar
 
 
