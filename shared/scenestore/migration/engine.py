@@ -24,7 +24,7 @@ from scenestore.db import PROJECTS
 from scenestore.migration import journal, runs
 from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
-from scenestore.migration.inventory import NoIndex, SourceIndex, StoredIndex
+from scenestore.migration.inventory import ListedSources, SourceIndex, StoredIndex
 from scenestore.migration.models import BatchRequest, BatchResult, Position
 from scenestore.migration.pacing import S3Pacer, new_limit
 from scenestore.migration.pipeline import Behind, Halted
@@ -88,7 +88,7 @@ def migrate_batch(
             pool = ThreadPoolExecutor(options.limit.ceiling, thread_name_prefix="migrate")
             options.pool = stack.enter_context(pool)
         if request.dry_run:
-            return _loop(request, services, deadline, options, request.cursor, options.sources or NoIndex(), _DryRun())
+            return _loop(request, services, deadline, options, request.cursor, options.sources, _DryRun())
         if options.heartbeat is None:
             beat = runs.Heartbeat(
                 services.db, options.owner, options.config.lease_ttl, options.config.heartbeat_interval
@@ -242,7 +242,7 @@ def _batches(request: BatchRequest, services: Services, deadline: Deadline, opti
     sources = options.sources
     if sources is None:
         stored = StoredIndex(db, request.run_id)
-        sources = stored if stored.is_ready() else NoIndex()
+        sources = stored if stored.is_ready() else None
     dirty = Position.decode(state["dirty_until"]) if state.get("dirty_until") else None
     ledger = _Committed(db, request.run_id, shard, options, dirty)
     return _loop(request, services, deadline, options, cursor, sources, ledger)
@@ -254,7 +254,7 @@ def _loop(
     deadline: Deadline,
     options: EngineOptions,
     cursor: str | None,
-    sources: SourceIndex,
+    sources: SourceIndex | None,
     ledger: _Ledger,
 ) -> BatchResult:
     """Batches in ``_id`` order from ``cursor`` until the shard is done or the deadline is near.
@@ -268,6 +268,8 @@ def _loop(
     dry_run = isinstance(ledger, _DryRun)
     total = BatchResult(run_id=request.run_id, cursor=cursor)
     reader = ShardReader(services.db, request.the_shard, Position.decode(cursor))
+    assert options.limit is not None
+    pacer = S3Pacer(services.store, options.limit, deadline)
     with Behind[BatchResult]() as behind:
         ctx = BatchContext(
             store=services.store,
@@ -275,11 +277,11 @@ def _loop(
             run_id=request.run_id,
             dry_run=dry_run,
             pool=options.pool,
-            sources=sources,
+            sources=sources if sources is not None else ListedSources(services.store, pacer.run),
             deadline=deadline,
             hooks=None if dry_run else options.hooks,
             halt=behind.halt,
-            pacer=S3Pacer(services.store, options.limit, deadline) if options.limit is not None else None,
+            pacer=pacer,
         )
         try:
             _pipeline(request, options, ledger, ctx, reader, behind, total)
