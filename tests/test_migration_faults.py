@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from scenestore.concurrency import AdaptiveLimit
@@ -27,9 +29,9 @@ from scenestore.services import Services
 from tests.support.migration import assert_converged, assert_references_intact, options, request
 from tests.support.s3faults import FaultyS3, with_s3
 from tests.support.seed import Seeder, body, keys_in
-from tests.test_migration_cli import SCENESTORE
 
 MEDIA = "media.storageKey"
+SCENESTORE = str(Path(sys.executable).parent / "scenestore")
 
 
 def seed_many(services: Services, count: int, projects: int = 20) -> Seeder:

@@ -30,7 +30,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,7 +48,6 @@ from scenestore.db import (
     SCENES,
     chunks,
     document_keys,
-    find_references,
     id_filter,
     project_owner,
 )
@@ -56,9 +55,10 @@ from scenestore.errors import InvalidId, InvalidRequest, StorageError
 from scenestore.events import PROJECT, SCENE, DeletionRequest, InvalidEvent, Target, parse_deletion_event
 from scenestore.keys import is_legacy_key, project_prefix, scene_prefix, validate_id
 from scenestore.observability import logger, metrics
-from scenestore.prefix_delete import MAX_BATCH, DeleteReport, ProgressCallback, delete_keys, delete_prefix
+from scenestore.prefix_delete import DeleteReport, ProgressCallback, delete_prefix
 from scenestore.services import Services, get_services
 from scenestore.storage import ObjectInfo
+from scenestore.unreferenced import delete_unreferenced
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -463,31 +463,27 @@ def _delete_legacy(
     for batch in chunks(pending, max(1, batch_size)):
         if deadline.expired():
             return last
-        references = find_references(services.db, batch)
-        unshared = [
-            key
-            for key in batch
-            if all((collection, str(doc_id)) in owned.documents for collection, doc_id, _ in references.get(key, ()))
-        ]
-        kept = len(batch) - len(unshared)
-        if kept:
-            logger.info("legacy objects kept: other documents still reference them", extra={"kept": kept})
-        existing, head_errors = _existing(services, unshared, workers)
-        report.add_errors(head_errors)
-        if dry_run:
-            size = sum(info.size for info in existing)
-            report.deleted_count += len(existing)
-            report.total_bytes += size
-            if on_progress:
-                on_progress(len(existing), size)
-            existing = []
-        for part in _chunks_of(existing, MAX_BATCH):
-            deleted = delete_keys(services.s3, services.settings.bucket, part)
-            report.deleted_count += deleted.deleted
-            report.total_bytes += deleted.deleted_bytes
-            report.add_errors(deleted.errors)
-            if on_progress:
-                on_progress(deleted.deleted, deleted.deleted_bytes)
+
+        def existing(keys: list[str]) -> list[ObjectInfo]:
+            found, head_errors = _existing(services, keys, workers)
+            report.add_errors(head_errors)
+            return found
+
+        outcome = delete_unreferenced(
+            services.db,
+            services.s3,
+            services.settings.bucket,
+            batch,
+            disregard=lambda ref: (ref[0], str(ref[1])) in owned.documents,
+            select=existing,
+            on_progress=on_progress,
+            dry_run=dry_run,
+        )
+        if outcome.kept:
+            logger.info("legacy objects kept: other documents still reference them", extra={"kept": outcome.kept})
+        report.deleted_count += len(outcome.deleted)
+        report.total_bytes += outcome.deleted_bytes
+        report.add_errors(outcome.errors)
         last = batch[-1]
     return None
 
@@ -513,10 +509,6 @@ def _existing(services: Services, keys: Sequence[str], workers: int) -> tuple[li
             elif outcome is not None:
                 errors.append(outcome)
     return found, errors
-
-
-def _chunks_of(items: Sequence[ObjectInfo], size: int) -> Iterable[Sequence[ObjectInfo]]:
-    return (items[i : i + size] for i in range(0, len(items), size))
 
 
 def handle_deletion_event(event: object, context: Any, *, expect: Target) -> dict[str, Any]:
