@@ -6,9 +6,9 @@
 
 One moto store (bench/latency_s3.py) answers on one port per distance: every request through the 25 ms port
 waits 25 ms before moto sees it, as if the store were R2 tens of milliseconds away; the 0 ms port is plain moto.
-Before each run the same objects (same keys, 16-byte bodies, ten per scene) are seeded through the 0 ms port,
-so every contender at every distance faces the same bucket. Contenders run interleaved within a repetition
-to spread the noise of a shared machine; times are medians. Contenders:
+Before each run the same objects (same keys, 16-byte bodies, ten per scene) are stored by the server itself
+(its seeding endpoint), so every contender at every distance faces the same bucket. Contenders run
+interleaved within a repetition to spread the noise of a shared machine; times are medians. Contenders:
 
 - ``cli``: ``scenestore clear-bucket --confirm B --prefix P --json`` as a user runs it: a fresh process, its
   start-up, imports and exit included;
@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,16 +99,9 @@ class Bench:
         return tool_env(self.store.endpoint(delay), BUCKET, self.work)
 
     def seed(self, count: int) -> float:
+        """The same ``count`` objects, stored through the server's seeding endpoint (see bench/latency_s3.py)."""
         started = time.perf_counter()
-
-        def put(key: str) -> None:
-            self.client.put_object(Bucket=BUCKET, Key=key, Body=BODY)
-
-        keys = keys_for(count)
-        with ThreadPoolExecutor(SEED_THREADS) as pool:
-            while chunk := list(itertools.islice(keys, 2000)):  # bounded: Executor.map submits eagerly
-                for _ in pool.map(put, chunk):
-                    pass
+        self.store.seed(BUCKET, list(keys_for(count)), len(BODY))
         return time.perf_counter() - started
 
     def remaining(self) -> int:

@@ -7,7 +7,7 @@
 
 One moto store (bench/latency_s3.py: one port per distance, each request through the 25 ms port waits 25 ms,
 as if the store were R2 tens of milliseconds away) and one SecantusDB serve every contender. Before each run
-the same data is seeded through the 0 ms port into a fresh bucket and database. Shapes:
+the same data is seeded into a fresh bucket (by the server itself) and database. Shapes:
 
 - ``one`` (default): one project holding every scene, each scene one legacy image (``media/<uuid>.jpg``): the
   common shape, and the slower one per object (every scene is its own document update);
@@ -124,7 +124,6 @@ class Bench:
         )
         self.s3 = {0.0: make_s3_client(self.base, max_pool_connections=64)}
         self.mongo = make_mongo_client(self.base)
-        self.body = os.urandom(SMALL)
 
     def client(self, delay: float) -> Any:
         if delay not in self.s3:
@@ -147,8 +146,7 @@ class Bench:
         )
         prepare(services, pre_images=False)
         projects, scenes, keys = data.documents()
-        with ThreadPoolExecutor(32) as pool:
-            list(pool.map(lambda key: self.s3[0.0].put_object(Bucket=name, Key=key, Body=self.body), keys))
+        self.store.seed(name, keys, SMALL)  # moto stores them itself: see bench/latency_s3.py
         services.db.projects.insert_many(projects)
         services.db.scenes.insert_many(scenes)
         return Arena(services, projects, scenes, keys)
