@@ -30,17 +30,18 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from scenestore.budget import Deadline
-from scenestore.clients import S3_CONCURRENCY
+from scenestore.concurrency import AdaptiveLimit, is_throttle
 from scenestore.db import (
     IN_BATCH,
     PROJECTS,
@@ -55,7 +56,7 @@ from scenestore.errors import InvalidId, InvalidRequest, StorageError
 from scenestore.events import PROJECT, SCENE, DeletionRequest, InvalidEvent, Target, parse_deletion_event
 from scenestore.keys import is_legacy_key, project_prefix, scene_prefix, validate_id
 from scenestore.observability import logger, metrics
-from scenestore.prefix_delete import DeleteReport, ProgressCallback, delete_prefix
+from scenestore.prefix_delete import DeleteReport, ProgressCallback, adaptive_limit, delete_prefix
 from scenestore.services import Services, get_services
 from scenestore.storage import ObjectInfo
 from scenestore.unreferenced import delete_unreferenced
@@ -68,6 +69,7 @@ DELETE_MARGIN_SECONDS: Final = 10.0
 LEGACY_BATCH: Final = IN_BATCH
 CONTINUATION_VERSION: Final = 1
 
+T = TypeVar("T")
 Phase = Literal["legacy", "prefix"]
 DocRef = tuple[str, str]  # (collection, str(_id))
 
@@ -221,7 +223,7 @@ def delete_target(
     *,
     services: Services | None = None,
     deadline: Deadline | None = None,
-    workers: int = S3_CONCURRENCY,
+    workers: int | None = None,
     legacy_batch: int = LEGACY_BATCH,
     on_progress: ProgressCallback | None = None,
     dry_run: bool = False,
@@ -230,6 +232,9 @@ def delete_target(
 
     ``dry_run`` (``scenestore delete-* --dry-run``) runs the same selection, reference checks and HEADs and counts
     what would go in ``deleted_count``/``total_bytes``, deleting nothing.
+
+    Every S3 request of the invocation (HEADs, legacy and prefix deletes) takes a slot of one adaptive in-flight
+    limit (``scenestore.prefix_delete.adaptive_limit``; ``workers`` fixes it instead).
     """
     services = services or get_services()
     db = services.db
@@ -238,6 +243,7 @@ def delete_target(
             f"the change event is for database {request.database!r} but SCENESTORE_MONGODB_DB is "
             f"{services.settings.mongodb_db!r}; reference checks would look in the wrong place"
         )
+    limit = adaptive_limit(workers, client=services.s3)
     tag = target_tag(request)
     resume = Continuation.decode(request.continuation, tag) if request.continuation else None
     budget = _AtLeastOneUnit((deadline or Deadline.never()).at)
@@ -264,7 +270,7 @@ def delete_target(
             deadline=budget,
             report=result.report,
             batch_size=legacy_batch,
-            workers=workers,
+            limit=limit,
             on_progress=on_progress,
             dry_run=dry_run,
         )
@@ -283,7 +289,7 @@ def delete_target(
         result.prefix,
         deadline=budget,  # an unused free first check gives the prefix phase its one guaranteed page
         start_after=after,
-        workers=workers,
+        limit=limit,
         on_progress=on_progress,
         dry_run=dry_run,
     )
@@ -452,7 +458,7 @@ def _delete_legacy(
     deadline: Deadline,
     report: DeleteReport,
     batch_size: int,
-    workers: int,
+    limit: AdaptiveLimit,
     on_progress: ProgressCallback | None,
     dry_run: bool = False,
 ) -> str | None:
@@ -465,7 +471,7 @@ def _delete_legacy(
             return last
 
         def existing(keys: list[str]) -> list[ObjectInfo]:
-            found, head_errors = _existing(services, keys, workers)
+            found, head_errors = _existing(services, keys, limit)
             report.add_errors(head_errors)
             return found
 
@@ -478,6 +484,7 @@ def _delete_legacy(
             select=existing,
             on_progress=on_progress,
             dry_run=dry_run,
+            send=partial(_in_slot, limit),
         )
         if outcome.kept:
             logger.info("legacy objects kept: other documents still reference them", extra={"kept": outcome.kept})
@@ -488,27 +495,46 @@ def _delete_legacy(
     return None
 
 
-def _existing(services: Services, keys: Sequence[str], workers: int) -> tuple[list[ObjectInfo], list[dict[str, str]]]:
-    """HEAD each key (concurrently): only objects that exist are deleted and counted."""
+def _existing(
+    services: Services, keys: Sequence[str], limit: AdaptiveLimit
+) -> tuple[list[ObjectInfo], list[dict[str, str]]]:
+    """HEAD each key, as many at once as ``limit`` allows: only objects that exist are deleted and counted."""
     if not keys:
         return [], []
     store = services.store
 
     def head(key: str) -> ObjectInfo | dict[str, str] | None:
-        try:
-            return store.head(key)
-        except StorageError as exc:
-            return {"key": key, "code": "head_failed", "message": exc.message}
+        with limit.slot():
+            try:
+                return store.head(key)
+            except StorageError as exc:
+                if _is_throttle(exc.__cause__):
+                    limit.throttled()
+                return {"key": key, "code": "head_failed", "message": exc.message}
 
     found: list[ObjectInfo] = []
     errors: list[dict[str, str]] = []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys))), thread_name_prefix="head") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(limit.ceiling, len(keys))), thread_name_prefix="head") as pool:
         for outcome in pool.map(head, keys):
             if isinstance(outcome, ObjectInfo):
                 found.append(outcome)
             elif outcome is not None:
                 errors.append(outcome)
     return found, errors
+
+
+def _in_slot(limit: AdaptiveLimit, request: Callable[[], T]) -> T:
+    """Send ``request`` in a slot of ``limit`` (the legacy phase's ``DeleteObjects``)."""
+    with limit.slot():
+        return request()
+
+
+def _is_throttle(exc: BaseException | None) -> bool:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return is_throttle(status, response.get("Error", {}).get("Code"))
 
 
 def handle_deletion_event(event: object, context: Any, *, expect: Target) -> dict[str, Any]:

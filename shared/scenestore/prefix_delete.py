@@ -246,22 +246,31 @@ def _is_throttle_error(exc: Any) -> bool:
     return is_throttle(status, error_code(exc))
 
 
-def adaptive_limit(workers: int | None = None, *, ceiling: int | None = None) -> AdaptiveLimit:
+def adaptive_limit(workers: int | None = None, *, ceiling: int | None = None, client: Any = None) -> AdaptiveLimit:
     """The in-flight limit of one job.
 
     ``workers=None``: adaptive, from ``S3_CONCURRENCY`` up to ``ceiling`` (default
-    ``SCENESTORE_S3_MAX_IN_FLIGHT``). A number: at most that many (a caller that sized its own pool, a test);
-    it still halves on throttling and grows back, never above ``workers``.
+    ``SCENESTORE_S3_MAX_IN_FLIGHT``), and never past ``client``'s connection pool (more requests than
+    connections would open and throw away connections). A number: at most that many (a caller that sized its
+    own pool, a test); it still halves on throttling and grows back, never above ``workers``. With ``client``,
+    the limit hears of every throttled answer that client receives (``observe_throttling``).
     """
     if workers is not None:
         workers = max(1, workers)
-        return AdaptiveLimit(initial=workers, ceiling=workers)
-    if ceiling is None:
-        from scenestore.settings import get_settings
+        limit = AdaptiveLimit(initial=workers, ceiling=workers)
+    else:
+        if ceiling is None:
+            from scenestore.settings import get_settings
 
-        ceiling = get_settings().s3_max_in_flight
-    ceiling = max(1, ceiling)
-    return AdaptiveLimit(initial=min(S3_CONCURRENCY, ceiling), ceiling=ceiling)
+            ceiling = get_settings().s3_max_in_flight
+        pool = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
+        if isinstance(pool, int):
+            ceiling = min(ceiling, pool)
+        ceiling = max(1, ceiling)
+        limit = AdaptiveLimit(initial=min(S3_CONCURRENCY, ceiling), ceiling=ceiling)
+    if client is not None:
+        observe_throttling(client, limit)
+    return limit
 
 
 def delete_prefix(
@@ -302,7 +311,7 @@ def delete_prefix(
                 on_progress(len(listed), size)
         return report
 
-    limit = limit or adaptive_limit(workers)
+    limit = limit or adaptive_limit(workers, client=client)
     observe_throttling(client, limit)
     in_flight: set[Future[_BatchResult]] = set()
 
