@@ -6,7 +6,8 @@ Against the real S3 server; ``FaultyS3`` (no fault configured) only counts the r
 from __future__ import annotations
 
 from scenestore.migration import migrate_batch
-from scenestore.migration.inventory import MIN_RESOLVED_PER_PAGE, ListedSources
+from scenestore.migration.inventory import ListedSources
+from scenestore.migration.objects import MIN_SETTLED_PER_PAGE
 from scenestore.services import Services
 
 from tests.support.migration import assert_converged, options, request
@@ -58,4 +59,4 @@ def test_scattered_sources_give_up_listing_after_thin_pages(services: Services) 
 
     assert listed.requests == 2
     assert len(found) < len(sources) and set(found) <= set(sources)
-    assert len(found) < 2 * MIN_RESOLVED_PER_PAGE
+    assert len(found) < 2 * MIN_SETTLED_PER_PAGE

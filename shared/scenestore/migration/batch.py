@@ -3,8 +3,8 @@
 Stages (each a few round trips for the batch, never one per object where a batch will do):
 
 1. **plan** — the documents' key fields, their projects (one ``$in``), this run's journal entries for them
-   (one ``$in``: what a crashed attempt already did), source sizes (inventory, else HEAD), one listing per
-   target project prefix, and a free target name per move (same bytes: reuse; different: ``name-2.jpg``).
+   (one ``$in``: what a crashed attempt already did), source sizes (inventory, else a listing, else HEAD), one
+   listing of the batch's target keys, and a free target name per move (same bytes: reuse; different: ``name-2.jpg``).
 2. **intent** — journal entries for every move, written before any copy or update (``insert_many``).
 3. **copy** — server-side copies on the shared thread pool; none is started after the deadline.
 4. **verify** — size and ETag of every new object against its source (ETags compared when both are MD5s).
@@ -21,7 +21,6 @@ one onwards are not updated and not counted, and the cursor stays before them (s
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -33,11 +32,10 @@ from scenestore.budget import Deadline
 from scenestore.concurrency import AdaptiveLimit, is_throttle
 from scenestore.db import PROJECTS
 from scenestore.errors import ScenestoreError
-from scenestore.keys import project_prefix
 from scenestore.migration import journal
 from scenestore.migration.inventory import SourceIndex
 from scenestore.migration.models import BatchResult
-from scenestore.migration.objects import ExistingObjects, copy_object, etag_is_md5, list_prefix, same_bytes
+from scenestore.migration.objects import ExistingObjects, KeyListing, copy_object, etag_is_md5, list_keys, same_bytes
 from scenestore.migration.pacing import S3Pacer, Throttled
 from scenestore.migration.pipeline import Halted
 from scenestore.migration.references import Slot, index_projects, project_lookup_ids, project_slots, scene_slots
@@ -53,8 +51,6 @@ Hook = Callable[[str, dict[str, Any]], None]
 
 #: Distinct names tried for one move before giving up (``name.jpg``, ``name-2.jpg``, ... ``name-50.jpg``).
 MAX_NAME_ATTEMPTS: Final = 50
-#: A target project prefix with more objects than this many pages is checked key by key (HEAD) instead.
-LIST_PAGES: Final = 3
 
 
 @dataclass
@@ -271,24 +267,13 @@ class BatchProcessor:
         for move in live:
             self._choose_target(move, existing, claimed)
 
-    def _list_targets(self, live: list[Move]) -> dict[str, dict[str, ObjectInfo] | None]:
-        """List what already exists where the batch's moves will land, with as few LISTs as possible.
-
-        One LIST per user covers all of that user's projects in the batch (by their longest common prefix:
-        scenes in ``_id`` order come project after project, and a user's project ids often share a prefix);
-        when that listing is too long, one LIST per project; when a project is too long, HEAD per key.
-        """
-        by_user: dict[str, set[str]] = defaultdict(set)
-        for move in live:
-            by_user[move.slot.user_id or ""].add(project_prefix(move.slot.user_id or "", move.slot.project_id))
-        wide = {user: os.path.commonprefix(sorted(prefixes)) for user, prefixes in by_user.items()}  # noqa: RUF071 (by character on purpose)
-        listings = dict(zip(wide.values(), self.ctx.pool.map(self._list, wide.values()), strict=True))
-        narrow = [p for user, prefix in wide.items() if listings[prefix] is None for p in sorted(by_user[user])]
-        listings.update(zip(narrow, self.ctx.pool.map(self._list, narrow), strict=True))
-        return {prefix: listing for prefix, listing in listings.items() if listing is not None or prefix in narrow}
-
-    def _list(self, prefix: str) -> dict[str, ObjectInfo] | None:
-        return self.ctx.s3.run(lambda: list_prefix(self.ctx.store, prefix, LIST_PAGES))
+    def _list_targets(self, live: list[Move]) -> KeyListing:
+        """What already exists where the batch's moves will land: their first-choice names (and a crashed
+        attempt's choice) from one listing, in key order. Consecutive scenes of a project lie side by side
+        in the layout, so a batch usually costs one short LIST; a distinct name (``-2``) is HEADed."""
+        wanted = [m.new_key for m in live if m.new_key]
+        wanted += [m.entry["new_key"] for m in live if m.entry and m.entry.get("new_key")]
+        return list_keys(self.ctx.store, wanted, self.ctx.s3.run)
 
     def _skip_missing(self, move: Move) -> None:
         move.to(MoveState.SKIPPED)

@@ -14,17 +14,18 @@ Without any inventory (the state machine's shards) each batch's sources are list
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from scenestore.budget import Deadline
 from scenestore.db import chunks
 from scenestore.keys import ROOT, is_legacy_key
 from scenestore.migration.journal import run_range
+from scenestore.migration.objects import list_keys
 from scenestore.migration.runs import now, runs
-from scenestore.storage import LIST_PAGE, ObjectInfo, ObjectStore
+from scenestore.storage import ObjectInfo, ObjectStore
+from scenestore.unreferenced import Send
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -74,59 +75,20 @@ def iter_legacy_pages(
             yield legacy, ListingPosition(1, page[-1].key)
 
 
-#: A listing page that resolves fewer of the batch's keys than this (twice) is not worth its parse: the rest
-#: of the batch's sources are HEADed, concurrently, instead.
-MIN_RESOLVED_PER_PAGE: Final = 4
-MIN_PAGE: Final = 50
-
-
 class ListedSources:
-    """No inventory (the state machine's shards): each batch's sources are listed, not HEADed one by one.
+    """No inventory (the state machine's shards): each batch's sources are listed, not HEADed one by one
+    (:func:`~scenestore.migration.objects.list_keys`: keys written close together cost one request for many;
+    scattered ones fall back to concurrent HEADs). Like any inventory it is a hint; see the module doc."""
 
-    The batch's legacy keys, sorted, are read with ``ListObjectsV2`` from just before the first one; a page
-    settles every key up to its last entry (found, or not there), and the next request starts just before the
-    first key still unsettled, so keys written close together (uploads of one project, one import) cost one
-    request for many. The page size follows the density seen so far. When pages settle only a few keys each
-    (sources scattered over a big bucket) the rest is left to HEADs, which run concurrently: never much
-    worse than no listing at all. Like any inventory it is a hint; see the module doc.
-    """
-
-    def __init__(self, store: ObjectStore, run: Callable[[Callable[[], Any]], Any] | None = None) -> None:
+    def __init__(self, store: ObjectStore, run: Send | None = None) -> None:
         self.store = store
-        self.run = run or (lambda request: request())
+        self.run = run
         self.requests = 0
 
     def lookup(self, keys: Sequence[str]) -> dict[str, ObjectInfo]:
-        pending = sorted(set(keys))
-        found: dict[str, ObjectInfo] = {}
-        index, thin_pages = 0, 0
-        size = min(LIST_PAGE, max(MIN_PAGE, 2 * len(pending)))
-        while index < len(pending) and thin_pages < 2:
-            page, truncated = self.run(partial(self._page, pending[index], size))
-            self.requests += 1
-            listed = {info.key: info for info in page}
-            last = page[-1].key if page else None
-            settled = 0
-            while index < len(pending) and (not truncated or (last is not None and pending[index] <= last)):
-                if pending[index] in listed:
-                    found[pending[index]] = listed[pending[index]]
-                index, settled = index + 1, settled + 1
-            thin_pages = thin_pages + 1 if settled < MIN_RESOLVED_PER_PAGE else 0
-            density = settled / max(1, len(page))
-            size = min(LIST_PAGE, max(MIN_PAGE, int((len(pending) - index) / max(density, 0.001) * 1.2)))
-        return found
-
-    def _page(self, first: str, size: int) -> tuple[list[ObjectInfo], bool]:
-        """One ``ListObjectsV2`` page of keys from ``first`` on (``StartAfter`` a prefix of it, which sorts before)."""
-        kwargs: dict[str, Any] = {"Bucket": self.store.bucket, "MaxKeys": size}
-        if first[:-1]:
-            kwargs["StartAfter"] = first[:-1]
-        response = self.store.client.list_objects_v2(**kwargs)
-        page = [
-            ObjectInfo(key=item["Key"], size=int(item.get("Size", 0)), etag=str(item.get("ETag", "")).strip('"'))
-            for item in response.get("Contents", [])
-        ]
-        return page, bool(response.get("IsTruncated"))
+        listing = list_keys(self.store, keys, self.run)
+        self.requests += listing.requests
+        return listing.found
 
 
 class MemoryIndex:
