@@ -73,17 +73,18 @@ def test_a_state_machine_loop_over_planned_shards_feeding_outputs_back(services:
         seed.put(f"k/{i}.jpg")
         seed.scene(p, f"s{i:02}", media=f"k/{i}.jpg")
     invocations = 0
-    for shard in plan_shards(services.db, 2):
+    shards = plan_shards(services.db, 2)
+    for shard in shards:
         event: dict[str, Any] = {"run_id": "sfn-1", "cursor": None, "batch_size": 5, "dry_run": False, "shard": shard}
         while True:
-            context = FakeLambdaContext(remaining_ms=int(LAMBDA_MARGIN * 1000) + 150)
+            context = FakeLambdaContext(remaining_ms=int(LAMBDA_MARGIN * 1000) + 50)
             out = lambda_handler(event, context)
             invocations += 1
             assert out["failed"] == 0
             if out["done"]:
                 break
             event = {**out, "batch_size": 5, "dry_run": False, "shard": shard}
-    assert invocations > 4
+    assert invocations > len(shards)  # some invocation stopped early and was continued from its output
     assert_converged(services, seed)
 
 
