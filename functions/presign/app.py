@@ -13,12 +13,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Response
 from scenestore import http_api
 from scenestore.http_api import ApiRequest, Caller, Reply, RouteSpec
 from scenestore.settings import get_settings
+
+if TYPE_CHECKING:
+    from scenestore.uploads import UploadSpec
 
 # A bad setting fails here, at start-up (Lambda init), naming the variable, not at the first request; deployed,
 # so do the local stack's dev token keys (contract section 3).
@@ -119,14 +122,27 @@ def contract_errors(event: Any, get_response: Callable[[Any], Response]) -> Resp
 
 
 # -- routes ----------------------------------------------------------------------------------------------
-@route("/projects/{project_id}/uploads", "POST")
-def create_upload(request: ApiRequest, caller: Caller) -> Reply:
-    from scenestore.uploads import UploadSpec, presign_upload
-
+def _project_id(request: ApiRequest, caller: Caller) -> str:
+    """The route's project id, also put on the request's log line (cut to an id's length: it is unchecked yet)."""
     project_id = request.path_param("project_id")
     caller.note(project_id=project_id[:128])
+    return project_id
+
+
+def _upload_spec(request: ApiRequest) -> UploadSpec:
+    """The upload body shared by the single PUT and the multipart create: one parse, the same checks."""
+    from scenestore.uploads import UploadSpec  # loaded on first use (cold start)
+
     body = http_api.parse_body(http_api.UploadBody, request.body)
-    spec = UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+    return UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+
+
+@route("/projects/{project_id}/uploads", "POST")
+def create_upload(request: ApiRequest, caller: Caller) -> Reply:
+    from scenestore.uploads import presign_upload
+
+    project_id = _project_id(request, caller)
+    spec = _upload_spec(request)
     return Reply(201, presign_upload(caller.services, caller.user_id, project_id, spec))
 
 
@@ -134,8 +150,7 @@ def create_upload(request: ApiRequest, caller: Caller) -> Reply:
 def complete_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.uploads import complete_upload as complete
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
+    project_id = _project_id(request, caller)
     body = http_api.parse_body(http_api.CompleteBody, request.body)
     return Reply(200, complete(caller.services, caller.user_id, project_id, body.key))
 
@@ -144,12 +159,9 @@ def complete_upload(request: ApiRequest, caller: Caller) -> Reply:
 @route("/projects/{project_id}/multipart", "POST")
 def create_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import create_multipart
-    from scenestore.uploads import UploadSpec
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
-    body = http_api.parse_body(http_api.UploadBody, request.body)
-    spec = UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+    project_id = _project_id(request, caller)
+    spec = _upload_spec(request)
     return Reply(201, create_multipart(caller.services, caller.user_id, project_id, spec))
 
 
@@ -157,8 +169,7 @@ def create_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
 def sign_multipart_part(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import sign_part
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
+    project_id = _project_id(request, caller)
     upload_id, part_number = request.path_param("upload_id"), request.path_param("part_number")
     key = request.query_param("key")
     return Reply(200, sign_part(caller.services, caller.user_id, project_id, upload_id, key, part_number))
@@ -168,8 +179,7 @@ def sign_multipart_part(request: ApiRequest, caller: Caller) -> Reply:
 def list_multipart_parts(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import list_parts
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
+    project_id = _project_id(request, caller)
     upload_id, key = request.path_param("upload_id"), request.query_param("key")
     return Reply(200, list_parts(caller.services, caller.user_id, project_id, upload_id, key))
 
@@ -178,8 +188,7 @@ def list_multipart_parts(request: ApiRequest, caller: Caller) -> Reply:
 def complete_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import complete_multipart
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
+    project_id = _project_id(request, caller)
     body = http_api.parse_body(
         http_api.MultipartCompleteBody, request.body, max_bytes=http_api.MAX_MULTIPART_COMPLETE_BYTES
     )
@@ -192,8 +201,7 @@ def complete_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
 def abort_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import abort_multipart
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
+    project_id = _project_id(request, caller)
     upload_id, key = request.path_param("upload_id"), request.query_param("key")
     abort_multipart(caller.services, caller.user_id, project_id, upload_id, key)
     return Reply(204, "")
@@ -231,8 +239,7 @@ def create_media_token(_request: ApiRequest, caller: Caller) -> Reply:
 def list_files(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.files import list_project_files
 
-    project_id = request.path_param("project_id")
-    caller.note(project_id=project_id[:128])
+    project_id = _project_id(request, caller)
     return Reply(200, list_project_files(caller.services, caller.user_id, project_id, request.query_param("cursor")))
 
 
