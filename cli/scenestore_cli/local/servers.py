@@ -166,7 +166,11 @@ _PR_SET_PDEATHSIG: Final = 1
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
-    """For the child between fork and exec (Linux): SIGTERM when its parent dies, via ``prctl``.
+    """For the child between fork and exec (Linux): SIGKILL when its parent dies, via ``prctl``.
+
+    SIGKILL, not SIGTERM: a parent that died without stopping its children (``kill -9`` of ``serve``) can no
+    longer wait for a graceful shutdown, and SecantusDB's graceful shutdown under load took longer than the
+    10 s a user waits. moto keeps nothing; WiredTiger recovers from its journal at the next start.
 
     The C function is looked up here, in the parent, so the child makes one C call and nothing else, which is
     what makes ``preexec_fn`` acceptable with other threads in the parent. The signal follows the *thread* that
@@ -175,7 +179,7 @@ def _parent_death_signal() -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
-    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def start_s3(port: int, log_dir: Path, *, timeout: float = 30.0) -> ChildServer:
