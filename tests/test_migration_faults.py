@@ -13,7 +13,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,6 +106,19 @@ def test_kill_9_at_the_highest_concurrency_then_a_rerun_converges(services: Serv
     assert not any(key.startswith("media/") for key in keys_in(services))
 
 
+class HalvingRecorder(AdaptiveLimit):
+    """The real limit, recording (before, after) at every throttle signal it takes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.changes: list[tuple[int, int]] = []
+
+    def throttled(self) -> None:
+        before = self.limit
+        super().throttled()
+        self.changes.append((before, self.limit))
+
+
 def test_a_slowdown_storm_slows_the_run_down_then_it_finishes_clean(services: Services) -> None:
     """GIVEN a run whose first batch is recorded WHEN every S3 request (LIST, HEAD, copy, delete) is answered
     ``503 SlowDown`` for 1.5 s THEN the in-flight limit halves (the run slows down), requests are retried
@@ -114,40 +126,25 @@ def test_a_slowdown_storm_slows_the_run_down_then_it_finishes_clean(services: Se
     count = 240
     seed = seed_many(services, count, projects=6)
     faulty = FaultyS3(services.s3)
-    limit = AdaptiveLimit(initial=16, ceiling=32)
-    lowest = [limit.limit]
+    limit = HalvingRecorder(initial=16, ceiling=32)
     storm: list[Any] = []
-    before_storm: list[int] = []
 
     def hook(stage: str, info: dict[str, Any]) -> None:
-        lowest[0] = min(lowest[0], limit.limit)
         if stage == "committed" and not storm:
-            before_storm.append(limit.limit)
             storm.append(faulty.fail("*", "SlowDown", seconds=1.5))
 
-    watcher_stop = threading.Event()
-
-    def watch() -> None:  # the limit is lowest during the storm, between two hooks
-        while not watcher_stop.wait(0.01):
-            lowest[0] = min(lowest[0], limit.limit)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     started = time.monotonic()
-    try:
-        result = migrate_batch(
-            request(batch_size=40), services=with_s3(services, faulty), options=options(hook, limit=limit)
-        )
-    finally:
-        watcher_stop.set()
-        watcher.join()
+    result = migrate_batch(
+        request(batch_size=40), services=with_s3(services, faulty), options=options(hook, limit=limit)
+    )
     elapsed = time.monotonic() - started
 
     assert storm and storm[0].injected > 0
     assert {"list_objects_v2", "copy_object", "delete_objects"} <= {op for op, n in faulty.calls.items() if n}
-    # The limit halved while the storm lasted (at least once: one halving per window of completions, and few
-    # requests complete in a storm, so how often depends on the machine's speed).
-    assert limit.throttle_events > 0 and lowest[0] <= before_storm[0] // 2
+    # The limit halved while the storm lasted (once per window of completions: how often depends on the
+    # machine's speed, so the test asserts that it did, from whatever the limit had grown to).
+    assert limit.throttle_events > 0
+    assert any(after <= max(1, before // 2) < before for before, after in limit.changes)
     assert elapsed >= 1.5  # it waited the storm out instead of failing through it
     assert result.done and (result.migrated, result.failed, result.skipped) == (count, 0, 0)
     report = verify_storage(services)
