@@ -32,6 +32,8 @@ from tests.support.migration import (
     options,
     request,
     run_to_end,
+    seed_alice_project,
+    seed_one_project,
 )
 from tests.support.seed import Seeder
 
@@ -41,14 +43,8 @@ MOVES = 8  # references that move in the dataset below
 def dataset(services: Services) -> Seeder:
     """Two projects, shared objects (scene+scene, scene+output), a collision, a missing source, an orphan."""
     seed = Seeder(services)
-    for key in ("m/1.jpg", "a/1.mp3", "m/shared.jpg", "out/a.mp4", "m/5.jpg", "m/7.png", "m/8.jpg"):
-        seed.put(key)
-    a = seed.project("proj-a", user="alice", output="out/a.mp4")
-    b = seed.project(user=None)
-    seed.scene(a, "s1", media="m/1.jpg", audio="a/1.mp3")
-    seed.scene(a, "s2", media="m/shared.jpg")
-    seed.scene(a, "s3", media="m/shared.jpg")
-    seed.scene(a, "s4", media="out/a.mp4", media_type="video")
+    a = "proj-a"
+    b = seed_alice_project(seed, a, "out/a.mp4", keys=("m/5.jpg", "m/7.png", "m/8.jpg"), second=True)
     seed.put("users/alice/projects/proj-a/scenes/s5/image/5.jpg", b"a newer upload that must survive")
     seed.scene(a, "s5", media="m/5.jpg")
     seed.scene(a, "s6", media="m/missing.jpg")
@@ -150,11 +146,7 @@ def test_the_app_changing_a_document_between_copy_and_update_wins(services: Serv
 
 def test_the_lambda_path_stops_before_its_deadline_with_a_cursor_and_counts_exactly(services: Services) -> None:
     """Fault injection: a hook slows each copy down so the deadline lands in the middle of a batch."""
-    seed = Seeder(services)
-    p = seed.project("p1")
-    for i in range(12):
-        seed.put(f"k/{i:02}.jpg")
-        seed.scene(p, f"s{i:02}", media=f"k/{i:02}.jpg")
+    seed = seed_one_project(services, {f"s{i:02}": f"k/{i:02}.jpg" for i in range(12)})
 
     def slow(stage: str, info: dict[str, Any]) -> None:
         if stage == "copied_one":
@@ -183,11 +175,7 @@ def test_the_lambda_path_stops_before_its_deadline_with_a_cursor_and_counts_exac
 
 def test_a_second_copy_of_the_same_run_cannot_double_apply(services: Services) -> None:
     """Two invocations of one run and shard at once: one holds the lease, the other waits; all counted once."""
-    seed = Seeder(services)
-    p = seed.project("p1")
-    for i in range(20):
-        seed.put(f"k/{i}.jpg")
-        seed.scene(p, f"s{i:02}", media=f"k/{i}.jpg")
+    seed = seed_one_project(services, {f"s{i:02}": f"k/{i}.jpg" for i in range(20)})
     results: list[BatchResult] = []
     waits: list[str] = []
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import monitoring
 from scenestore.clients import make_mongo_client
 from scenestore.db import PROJECTS, SCENES
 from scenestore.migration.swap import FieldSwap, swap_fields
 from scenestore.services import Services
 from scenestore.unreferenced import delete_unreferenced
 
+from tests.support.migration import CommandNames
 from tests.support.s3faults import FaultyS3
 from tests.support.seed import keys_in, put_objects
 
@@ -60,24 +60,10 @@ def test_an_app_write_to_one_field_does_not_hold_back_the_other(services: Servic
     assert (_field(services, "s1", MEDIA), _field(services, "s1", AUDIO)) == ("app/changed.jpg", "new/1.mp3")
 
 
-class _Writes(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return None
-
-
 def test_swaps_that_all_land_take_one_round_trip(services: Services) -> None:
     for i in range(50):
         _scene(services, f"s{i}", f"old/{i}.jpg", f"old/{i}.mp3")
-    listener = _Writes()
+    listener = CommandNames()
     client = make_mongo_client(services.settings, event_listeners=[listener])
     try:
         collection = client[services.settings.mongodb_db][SCENES]
@@ -86,9 +72,9 @@ def test_swaps_that_all_land_take_one_round_trip(services: Services) -> None:
             for i in range(50)
             for f, e in ((MEDIA, "jpg"), (AUDIO, "mp3"))
         ]
-        listener.commands.clear()
+        listener.names.clear()
         assert all(swap_fields(collection, swaps))
-        assert listener.commands == ["update"]  # one bulk write, no read-back
+        assert listener.names == ["update"]  # one bulk write, no read-back
     finally:
         client.close()
 

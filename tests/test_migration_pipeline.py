@@ -14,29 +14,24 @@ import pytest
 from pymongo import monitoring
 from scenestore.clients import make_mongo_client
 from scenestore.db import SCENES
-from scenestore.migration import migrate_batch
 from scenestore.migration.journal import JOURNAL
 from scenestore.services import Services
 
 from tests.support.migration import (
+    CommandNames,
     SimulatedCrash,
     assert_converged,
     assert_references_intact,
     expire_leases,
-    options,
-    request,
+    run_batch,
     run_to_end,
+    seed_one_project,
 )
 from tests.support.seed import Seeder
 
 
 def _scenes(services: Services, count: int) -> Seeder:
-    seed = Seeder(services)
-    p = seed.project("p1")
-    for i in range(count):
-        seed.put(f"m/{i:03}.jpg")
-        seed.scene(p, f"s{i:03}", media=f"m/{i:03}.jpg")
-    return seed
+    return seed_one_project(services, {f"s{i:03}": f"m/{i:03}.jpg" for i in range(count)})
 
 
 def test_the_next_batch_is_planned_and_copied_while_the_previous_one_updates(services: Services) -> None:
@@ -80,7 +75,7 @@ def test_a_crash_behind_stops_the_batch_ahead_at_its_next_step(services: Service
             raise SimulatedCrash("batch 1 dies after its update")
 
     with pytest.raises(SimulatedCrash):
-        migrate_batch(request(batch_size=3), services=services, options=options(hook))
+        run_batch(services, batch_size=3, hooks=hook)
 
     after = seen[seen.index("planned", 1) :]
     assert "copied_one" not in after and "intent" not in after
@@ -91,42 +86,31 @@ def test_a_crash_behind_stops_the_batch_ahead_at_its_next_step(services: Service
     assert_converged(services, seed)
 
 
-class _Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.journal_writes: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "update", "delete") and event.command.get(event.command_name) == JOURNAL:
-            self.journal_writes.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return None
+def _journal_write(event: monitoring.CommandStartedEvent) -> bool:
+    return event.command_name in ("insert", "update", "delete") and event.command.get(event.command_name) == JOURNAL
 
 
 def test_a_batch_records_all_its_outcomes_in_one_journal_write(services: Services) -> None:
     """GIVEN one batch whose moves end applied, overtaken by the app, and failed (source gone after its
     intent) THEN after its intents, the batch writes the journal once."""
     _scenes(services, 6)
-    listener = _Commands()
+    listener = CommandNames(keep=_journal_write)
     mongo = make_mongo_client(services.settings, event_listeners=[listener])
     counted = Services(settings=services.settings, s3=services.s3, mongo=mongo)
 
     def hook(stage: str, info: dict[str, Any]) -> None:
         if stage == "intent" and info["count"]:  # the scenes' batch (the projects' one moves nothing)
-            listener.journal_writes.clear()  # count from here: the outcomes only
+            listener.names.clear()  # count from here: the outcomes only
             services.store.delete("m/004.jpg")  # its copy will fail: source_missing
         if stage == "verified":
             services.db[SCENES].update_one({"_id": "s005"}, {"$set": {"media.storageKey": "app/new.jpg"}})
 
     try:
-        result = migrate_batch(request(batch_size=10), services=counted, options=options(hook))
+        result = run_batch(counted, batch_size=10, hooks=hook)
     finally:
         mongo.close()
 
     assert (result.migrated, result.skipped) == (4, 2)  # s004 source_missing, s005 changed_by_app
-    assert listener.journal_writes == ["insert"]
+    assert listener.names == ["insert"]
     outcomes = sorted(d["state"] for d in services.db[JOURNAL].find({"entry": {"$exists": True}}))
     assert outcomes == ["applied"] * 4 + ["conflict", "failed"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from scenestore.db import SCENES
 from scenestore.errors import InvalidRequest
-from scenestore.migration import migrate_batch, rollback_run
+from scenestore.migration import rollback_run
 from scenestore.migration.journal import JOURNAL
 from scenestore.migration.runs import RUNS
 from scenestore.services import Services
@@ -20,9 +20,8 @@ from tests.support.migration import (
     assert_references_intact,
     crash_at,
     expire_leases,
-    options,
-    request,
     run_to_end,
+    seed_alice_project,
     snapshot,
 )
 from tests.support.seed import Seeder
@@ -30,13 +29,8 @@ from tests.support.seed import Seeder
 
 def dataset(services: Services) -> Seeder:
     seed = Seeder(services)
-    for key in ("m/1.jpg", "a/1.mp3", "m/shared.jpg", "out/a.mp4", "m/5.jpg"):
-        seed.put(key)
-    a = seed.project("proj-a", user="alice", output="out/a.mp4")
-    seed.scene(a, "s1", media="m/1.jpg", audio="a/1.mp3")
-    seed.scene(a, "s2", media="m/shared.jpg")
-    seed.scene(a, "s3", media="m/shared.jpg")
-    seed.scene(a, "s4", media="out/a.mp4", media_type="video")
+    a = "proj-a"
+    seed_alice_project(seed, a, "out/a.mp4", keys=("m/5.jpg",))
     seed.put("users/alice/projects/proj-a/scenes/s5/image/5.jpg", b"pre-existing, other bytes")
     seed.put("users/alice/projects/proj-a/scenes/s6/image/same.jpg", b"same")
     seed.put("m/same.jpg", b"same")
@@ -71,7 +65,7 @@ def test_rollback_is_idempotent_and_a_rolled_back_run_cannot_be_resumed(services
     assert again["reverted"] == 0 and again["status"] == "rolled_back"
     assert snapshot(services) == before
     with pytest.raises(InvalidRequest):
-        migrate_batch(request(), services=services, options=options())
+        run_to_end(services)
 
 
 @pytest.mark.parametrize("stage", ["rollback_restored", "rollback_updated"])

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from scenestore.db import SCENES, find_references
 from scenestore.keys import is_legacy_key
-from scenestore.migration import migrate_batch
 from scenestore.services import Services
 
 from tests.support.migration import (
@@ -26,9 +25,9 @@ from tests.support.migration import (
     assert_references_intact,
     crash_at,
     expire_leases,
-    options,
-    request,
+    run_batch,
     run_to_end,
+    seed_alice_project,
 )
 from tests.support.seed import Seeder
 
@@ -48,16 +47,9 @@ def reset(services: Services) -> None:
 
 def build(services: Services) -> Seeder:
     seed = Seeder(services)
-    for key in ("m/1.jpg", "m/2.jpg", "m/shared.jpg", "a/1.mp3", "out.mp4", "m/7.png"):
-        seed.put(key)
-    a = seed.project("pa", user="alice", output="out.mp4")
-    b = seed.project(user=None)
-    seed.scene(a, "s1", media="m/1.jpg", audio="a/1.mp3")
-    seed.scene(a, "s2", media="m/shared.jpg")
-    seed.scene(b, "s3", media="m/shared.jpg")
-    seed.scene(a, "s4", media="out.mp4", media_type="video")
+    b = seed_alice_project(seed, "pa", "out.mp4", keys=("m/2.jpg", "m/7.png"), share_across=True)
     seed.put("users/alice/projects/pa/scenes/s5/image/2.jpg", b"occupied")
-    seed.scene(a, "s5", media="m/2.jpg")
+    seed.scene("pa", "s5", media="m/2.jpg")
     seed.scene(b, "s6", media="m/7.png")
     return seed
 
@@ -75,7 +67,7 @@ def test_random_batches_crashes_resumes_and_app_writes_keep_every_reference(serv
             expire_leases(services)
             hooks: Any = crash_at(stage, nth) if stage else None
             with contextlib.suppress(SimulatedCrash):
-                migrate_batch(request("run-h", batch_size=batch), services=services, options=options(hooks))
+                run_batch(services, "run-h", batch_size=batch, hooks=hooks)
 
         @rule(scene=st.sampled_from(["s1", "s2", "s3", "s5", "s6"]))
         def app_replaces_the_media(self, scene: str) -> None:

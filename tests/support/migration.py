@@ -1,10 +1,12 @@
-"""Helpers for the migration tests: snapshot state, run the engine, check the invariants (seeding is
-``tests.support.seed.Seeder``)."""
+"""Helpers for the migration tests: the datasets several of them seed (with ``tests.support.seed.Seeder``),
+snapshot state, run the engine, check the invariants, and a listener for the commands a client sends."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from pymongo import monitoring
 from scenestore.db import PROJECTS, SCENES
 from scenestore.keys import is_legacy_key
 from scenestore.migration import BatchRequest, BatchResult, EngineOptions, migrate_batch, verify_storage
@@ -21,6 +23,60 @@ TEST_CONFIG = MigrationConfig(lease_ttl=5.0, pause_ms=0.0, workers=4)
 
 class SimulatedCrash(BaseException):
     """Raised by a hook to stop the engine dead, like a kill: not an ``Exception``, so nothing handles it."""
+
+
+class CommandNames(monitoring.CommandListener):
+    """The names of the commands a pymongo client starts, in order (those ``keep`` picks); give it to
+    ``make_mongo_client(..., event_listeners=[listener])``."""
+
+    def __init__(self, keep: Callable[[monitoring.CommandStartedEvent], bool] = lambda event: True) -> None:
+        self.names: list[str] = []
+        self._keep = keep
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self._keep(event):
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        return None
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        return None
+
+
+def seed_one_project(services: Services, media: dict[str, str]) -> Seeder:
+    """Project ``p1`` (user ``u1``) with a scene per (scene id, media key) of ``media``, each key put just
+    before its scene."""
+    seed = Seeder(services)
+    p = seed.project("p1")
+    for sid, key in media.items():
+        seed.put(key)
+        seed.scene(p, sid, media=key)
+    return seed
+
+
+def seed_alice_project(
+    seed: Seeder,
+    project: str,
+    output: str,
+    *,
+    keys: Iterable[str] = (),
+    second: bool = False,
+    share_across: bool = False,
+) -> Any:
+    """The objects ``m/1.jpg``, ``a/1.mp3``, ``m/shared.jpg``, ``output`` and ``keys``; alice's ``project`` with
+    ``output`` as its output, then (``second``) a project with no owner; scenes s1-s4 of alice's project: media
+    and audio, two scenes on one shared object (``share_across``: s3 is in the second project instead), one on
+    the project's output. Returns the second project's id (``None`` without one)."""
+    for key in ("m/1.jpg", "a/1.mp3", "m/shared.jpg", output, *keys):
+        seed.put(key)
+    seed.project(project, user="alice", output=output)
+    other = seed.project(user=None) if second or share_across else None
+    seed.scene(project, "s1", media="m/1.jpg", audio="a/1.mp3")
+    seed.scene(project, "s2", media="m/shared.jpg")
+    seed.scene(other if share_across else project, "s3", media="m/shared.jpg")
+    seed.scene(project, "s4", media=output, media_type="video")
+    return other
 
 
 def expire_leases(services: Services) -> None:
@@ -109,6 +165,21 @@ def options(hooks: Any = None, **changes: Any) -> EngineOptions:
     return EngineOptions(config=changes.pop("config", TEST_CONFIG), hooks=hooks, **changes)
 
 
+def run_batch(
+    services: Services,
+    run_id: str = "run-1",
+    *,
+    batch_size: int = 100,
+    shard: Shard | None = None,
+    cursor: str | None = None,
+    hooks: Any = None,
+) -> BatchResult:
+    """One invocation of migrate_batch, with the test config and ``hooks``."""
+    return migrate_batch(
+        request(run_id, batch_size=batch_size, shard=shard, cursor=cursor), services=services, options=options(hooks)
+    )
+
+
 def run_to_end(
     services: Services, run_id: str = "run-1", *, batch_size: int = 100, shard: Shard | None = None, hooks: Any = None
 ) -> BatchResult:
@@ -116,11 +187,7 @@ def run_to_end(
     total = BatchResult(run_id=run_id)
     cursor: str | None = None
     for _ in range(10_000):
-        result = migrate_batch(
-            request(run_id, batch_size=batch_size, shard=shard, cursor=cursor),
-            services=services,
-            options=options(hooks),
-        )
+        result = run_batch(services, run_id, batch_size=batch_size, shard=shard, cursor=cursor, hooks=hooks)
         total.merge(result)
         cursor = result.cursor
         if result.done:
