@@ -17,6 +17,27 @@ from tests.support.migration import assert_converged, assert_references_intact, 
 from tests.support.seed import Seeder
 
 
+def _seeded(services: Services, *keys: str, **project: Any) -> tuple[Seeder, Any]:
+    """A Seeder that has put ``keys`` (each with bytes of its own), then made one project of ``project``."""
+    seed = Seeder(services)
+    for key in keys:
+        seed.put(key)
+    return seed, seed.project(**project)
+
+
+def _photo_whose_target_is_taken(services: Services, legacy: bytes, taken: bytes) -> tuple[Seeder, ObjectId, str]:
+    """A scene on the legacy ``photo.jpg`` (``legacy`` bytes) whose layout key already holds ``taken``: the Seeder,
+    the scene's id and that layout key."""
+    seed = Seeder(services)
+    seed.put("photo.jpg", legacy)
+    p, s = ObjectId(), ObjectId()
+    target = f"users/u1/projects/{p}/scenes/{s}/image/photo.jpg"
+    seed.put(target, taken)
+    seed.project(p)
+    seed.scene(p, s, media="photo.jpg")
+    return seed, s, target
+
+
 def _key(services: Services, collection: str, doc_id: Any, field: str) -> Any:
     doc: Any = services.db[collection].find_one({"_id": doc_id})
     for part in field.split("."):
@@ -26,11 +47,7 @@ def _key(services: Services, collection: str, doc_id: Any, field: str) -> Any:
 
 def test_legacy_keys_move_into_the_layout_and_old_objects_go(services: Services) -> None:
     """GIVEN a project with legacy media, audio and output keys WHEN migrated THEN each lives at its layout key."""
-    seed = Seeder(services)
-    seed.put("media/cat.jpg")
-    seed.put("audio/n.mp3")
-    seed.put("final.mp4")
-    p = seed.project(user="alice", output="final.mp4")
+    seed, p = _seeded(services, "media/cat.jpg", "audio/n.mp3", "final.mp4", user="alice", output="final.mp4")
     s = seed.scene(p, media="media/cat.jpg", audio="audio/n.mp3")
 
     result = run_to_end(services)
@@ -47,10 +64,7 @@ def test_legacy_keys_move_into_the_layout_and_old_objects_go(services: Services)
 
 
 def test_media_type_decides_the_kind_and_a_project_without_user_is_default(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("v.mp4")
-    seed.put("i.png")
-    p = seed.project(user=None)
+    seed, p = _seeded(services, "v.mp4", "i.png", user=None)
     video = seed.scene(p, media="v.mp4", media_type="video")
     untyped = seed.scene(p, media="i.png", media_type=None)
 
@@ -65,9 +79,7 @@ def test_media_type_decides_the_kind_and_a_project_without_user_is_default(servi
 
 def test_two_scenes_sharing_a_legacy_object_both_end_valid_and_the_object_goes_last(services: Services) -> None:
     """The seed deleted the object after the first copy, losing the second scene's file (contract section 8)."""
-    seed = Seeder(services)
-    seed.put("shared.jpg")
-    p = seed.project()
+    seed, p = _seeded(services, "shared.jpg")
     first = seed.scene(p, media="shared.jpg")
     second = seed.scene(p, media="shared.jpg")
     seen_after_first_batch: list[bool] = []
@@ -87,9 +99,7 @@ def test_two_scenes_sharing_a_legacy_object_both_end_valid_and_the_object_goes_l
 
 
 def test_a_scene_and_a_project_output_sharing_an_object(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("render.mp4")
-    p = seed.project(output="render.mp4")
+    seed, p = _seeded(services, "render.mp4", output="render.mp4")
     s = seed.scene(p, media="render.mp4", media_type="video")
 
     result = run_to_end(services, batch_size=1)
@@ -103,14 +113,8 @@ def test_a_scene_and_a_project_output_sharing_an_object(services: Services) -> N
 
 def test_a_target_holding_other_bytes_is_never_overwritten(services: Services) -> None:
     """GIVEN the layout key already holds a different file WHEN migrating THEN a distinct name is chosen."""
-    seed = Seeder(services)
-    seed.put("photo.jpg", b"legacy bytes")
-    p, s = ObjectId(), ObjectId()
-    taken = f"users/u1/projects/{p}/scenes/{s}/image/photo.jpg"
-    seed.put(taken, b"someone else's newer upload")
+    seed, s, taken = _photo_whose_target_is_taken(services, b"legacy bytes", b"someone else's newer upload")
     seed.put(taken.replace("photo.jpg", "photo-2.jpg"), b"and another one")
-    seed.project(p)
-    seed.scene(p, s, media="photo.jpg")
 
     run_to_end(services)
 
@@ -121,13 +125,7 @@ def test_a_target_holding_other_bytes_is_never_overwritten(services: Services) -
 
 
 def test_a_target_already_holding_the_same_bytes_is_reused(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("photo.jpg", b"same bytes")
-    p, s = ObjectId(), ObjectId()
-    target = f"users/u1/projects/{p}/scenes/{s}/image/photo.jpg"
-    seed.put(target, b"same bytes")
-    seed.project(p)
-    seed.scene(p, s, media="photo.jpg")
+    seed, s, target = _photo_whose_target_is_taken(services, b"same bytes", b"same bytes")
 
     result = run_to_end(services)
 
@@ -138,9 +136,7 @@ def test_a_target_already_holding_the_same_bytes_is_reused(services: Services) -
 
 
 def test_a_missing_source_is_reported_and_the_document_left_alone(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("here.jpg")
-    p = seed.project()
+    seed, p = _seeded(services, "here.jpg")
     gone = seed.scene(p, media="gone.jpg")
     fine = seed.scene(p, media="here.jpg")
 
@@ -154,9 +150,7 @@ def test_a_missing_source_is_reported_and_the_document_left_alone(services: Serv
 
 
 def test_an_orphan_scene_is_reported_and_left_alone_and_keeps_its_shared_object(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("both.jpg")
-    p = seed.project()
+    seed, p = _seeded(services, "both.jpg")
     orphan = seed.scene("no-such-project", media="both.jpg")
     fine = seed.scene(p, media="both.jpg")
 
@@ -197,9 +191,7 @@ def test_odd_basenames_are_sanitized_by_the_key_rules(services: Services) -> Non
 
 
 def test_ids_that_are_not_valid_layout_ids_are_reported_not_rewritten(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("a.jpg")
-    p = seed.project(user="auth0|12345")
+    seed, p = _seeded(services, "a.jpg", user="auth0|12345")
     s = seed.scene(p, media="a.jpg")
 
     result = run_to_end(services)
@@ -259,10 +251,7 @@ def test_a_multipart_object_whose_etag_is_not_an_md5_is_verified_by_size(service
 
 
 def test_dry_run_changes_nothing_and_reports_what_would_happen(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("a.jpg")
-    seed.put("b.mp3")
-    p = seed.project(output="missing.mp4")
+    seed, p = _seeded(services, "a.jpg", "b.mp3", output="missing.mp4")
     seed.scene(p, media="a.jpg", audio="b.mp3")
     before = snapshot(services)
     collections_before = sorted(services.db.list_collection_names())
@@ -279,9 +268,7 @@ def test_dry_run_changes_nothing_and_reports_what_would_happen(services: Service
 
 
 def test_re_running_a_finished_run_migrates_nothing(services: Services) -> None:
-    seed = Seeder(services)
-    seed.put("a.jpg")
-    p = seed.project()
+    seed, p = _seeded(services, "a.jpg")
     seed.scene(p, media="a.jpg")
     first = run_to_end(services, "run-a")
     after_first = snapshot(services)
