@@ -10,6 +10,8 @@ but itself and raises no error, and a screenshot of each page lands in test-arti
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +73,24 @@ def check_widths(charts: dict[str, list[dict[str, Any]]]) -> None:
             assert bar["width"] == pytest.approx(expected, abs=1.0), (chart_id, bar)
 
 
-def test_usage_report_bars_match_json_in_chromium(services: Services, tmp_path: Path) -> None:
+@contextmanager
+def report_page(services: Services, command: Any, path: Path, screenshot: str) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Seeds the report data, runs ``command`` writing ``path`` and opens it in Chromium: yields the ``--json``
+    document and the page; after the block, a screenshot of the page is saved as ``screenshot`` and the page must
+    have asked for nothing but itself and raised no error."""
     chromium = require_chromium()
     seed_report_data(services)
-    path = tmp_path / "usage.html"
-    figures = report(usage_command, path)
+    document = report(command, path)
     with chromium_context(chromium) as context:
         page, requests, errors = open_report(context, path)
-        charts = page.evaluate(_BARS_JS)
-        page.screenshot(path=str(artifact_path("usage-report.png")), full_page=True)
+        yield document, page
+        page.screenshot(path=str(artifact_path(screenshot)), full_page=True)
     assert requests == [path.as_uri()] and errors == []
+
+
+def test_usage_report_bars_match_json_in_chromium(services: Services, tmp_path: Path) -> None:
+    with report_page(services, usage_command, tmp_path / "usage.html", "usage-report.png") as (figures, page):
+        charts = page.evaluate(_BARS_JS)
     assert set(charts) == {"users", "projects", "kinds", "layout"}
     check_top_chart(charts["users"], user_figures(figures), TOP)
     check_top_chart(charts["projects"], project_figures(figures), TOP)
@@ -96,17 +106,10 @@ def test_usage_report_bars_match_json_in_chromium(services: Services, tmp_path: 
 
 
 def test_verify_report_findings_and_keys_match_json_in_chromium(services: Services, tmp_path: Path) -> None:
-    chromium = require_chromium()
-    seed_report_data(services)
-    path = tmp_path / "verify.html"
-    result = report(verify_command, path)
-    with chromium_context(chromium) as context:
-        page, requests, errors = open_report(context, path)
+    with report_page(services, verify_command, tmp_path / "verify.html", "verify-report.png") as (result, page):
         charts = page.evaluate(_BARS_JS)
         keys = page.evaluate(_KEYS_JS)
         verdict = page.text_content(".status")
-        page.screenshot(path=str(artifact_path("verify-report.png")), full_page=True)
-    assert requests == [path.as_uri()] and errors == []
     findings = {"missing": "missing_keys", "legacy_referenced": "legacy_keys", "orphaned": "orphaned_keys"}
     findings["unreferenced"] = "unreferenced_keys"
     assert {bar["label"]: bar["value"] for bar in charts["findings"]} == {name: result[name] for name in findings}

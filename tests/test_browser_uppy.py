@@ -19,6 +19,7 @@ import http.server
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -149,24 +150,27 @@ def part_number(url: str) -> int | None:
     return int(values[0]) if values else None
 
 
-def record_part_puts(page: Any, event: str, sent: list[int]) -> None:
-    """Append the part number of every UploadPart PUT the page makes (on ``request`` or ``requestfinished``)."""
-
-    def record(request: Any) -> None:
-        number = part_number(request.url)
-        if number is not None and request.method == "PUT":
-            sent.append(number)
-
-    page.on(event, record)
-
-
-def test_uppy_multipart_upload_lands_and_is_recorded(services: Services, uppy_site: str) -> None:
+@contextmanager
+def multipart_harness(services: Services, site: str, event: str) -> Iterator[tuple[Any, list[int], list[str]]]:
+    """The harness page on an API with 5 MiB parts: yields the page, the part number of every UploadPart PUT it
+    makes (appended on ``event``: ``request`` or ``requestfinished``) and its errors."""
     chromium = require_chromium()
     errors: list[str] = []
     with running_api(services, part_size=SMALL_PART_SIZE) as api, chromium_context(chromium) as context:
-        page = open_harness(context, uppy_site, api, errors)
+        page = open_harness(context, site, api, errors)
         sent: list[int] = []
-        record_part_puts(page, "request", sent)
+
+        def record(request: Any) -> None:
+            number = part_number(request.url)
+            if number is not None and request.method == "PUT":
+                sent.append(number)
+
+        page.on(event, record)
+        yield page, sent, errors
+
+
+def test_uppy_multipart_upload_lands_and_is_recorded(services: Services, uppy_site: str) -> None:
+    with multipart_harness(services, uppy_site, "request") as (page, sent, errors):
         result = page.evaluate(UPLOAD_VIDEO_JS, VIDEO_SIZE)
 
     assert result["successful"] == ["long take.mp4"], result["errors"]
@@ -184,12 +188,7 @@ def test_uppy_resumes_a_multipart_upload_after_a_dropped_part(services: Services
     """Fault injection (said so): Playwright resets every connection that carries part 2, as a dropped network
     would, until the test lifts it. Uppy's own retries fail, the file errors; retryAll lists the parts (our list
     route) and sends only what the bucket lacks."""
-    chromium = require_chromium()
-    errors: list[str] = []
-    with running_api(services, part_size=SMALL_PART_SIZE) as api, chromium_context(chromium) as context:
-        page = open_harness(context, uppy_site, api, errors)
-        sent: list[int] = []
-        record_part_puts(page, "requestfinished", sent)
+    with multipart_harness(services, uppy_site, "requestfinished") as (page, sent, _):
 
         def drop_part_two(route: Any) -> None:
             if part_number(route.request.url) == 2 and route.request.method == "PUT":
