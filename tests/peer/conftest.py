@@ -24,6 +24,8 @@ from scenestore_cli.local.servers import free_port
 from scenestore_cli.local.stack import DevStack
 
 from tests.conftest import fresh_services
+from tests.support.presign import ALICE
+from tests.support.seed import add_project, add_scene
 
 #: LocalStack waits for open connections on SIGTERM; the suite's data is throwaway, so it is killed soon after.
 STOP_TIMEOUT = 3.0
@@ -67,3 +69,12 @@ def services(
 ) -> Iterator[Services]:
     """A fresh bucket on the peer and a fresh database, installed as the process's services and environment."""
     yield from fresh_services(peer_settings, peer_s3_client, mongo_client, monkeypatch, "peer")
+
+
+@pytest.fixture
+def project(services: Services) -> str:
+    """alice's project ``p1`` with one scene, ``s1``, on the peer (``test_peer_multipart`` has its own, with
+    small parts)."""
+    add_project(services, "p1", ALICE)
+    add_scene(services, "s1", "p1")
+    return "p1"

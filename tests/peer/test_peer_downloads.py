@@ -10,16 +10,9 @@ import requests
 from scenestore.services import Services
 from scenestore.tokens import issue_media_token
 
-from tests.support.presign import ALICE, SAMPLES, Api, add_project, add_scene
+from tests.support.presign import ALICE, SAMPLES, Api, add_scene
 
 pytestmark = [pytest.mark.s3_peer, pytest.mark.filterwarnings("ignore:The HMAC key")]
-
-
-@pytest.fixture
-def project(services: Services) -> str:
-    add_project(services, "p1", ALICE)
-    add_scene(services, "s1", "p1")
-    return "p1"
 
 
 def encode_uri_component(key: str) -> str:

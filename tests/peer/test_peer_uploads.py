@@ -10,17 +10,9 @@ import pytest
 import requests
 from scenestore.services import Services
 
-from tests.support.presign import ALICE, SAMPLES, Api, put_presigned
-from tests.support.seed import add_project, add_scene
+from tests.support.presign import SAMPLES, Api, put_presigned
 
 pytestmark = [pytest.mark.s3_peer, pytest.mark.filterwarnings("ignore:The HMAC key")]
-
-
-@pytest.fixture
-def project(services: Services) -> str:
-    add_project(services, "p1", ALICE)
-    add_scene(services, "s1", "p1")
-    return "p1"
 
 
 def presigned(api: Api, project: str, kind: str = "image") -> tuple[dict[str, Any], bytes]:
