@@ -181,6 +181,15 @@ def test_slot_subfields_the_app_keeps_survive_a_replacement(api: Api, services: 
     assert media["prompt"] == "a fox"
 
 
+def assert_refused_and_deleted(services: Services, done: requests.Response, status: int, error: str, key: str) -> None:
+    """``complete`` answered ``status`` with ``error``, deleted the object at ``key`` and left scene s1's media
+    slot empty."""
+    assert done.status_code == status
+    assert done.json()["error"] == error
+    assert not services.store.exists(key)
+    assert "media" not in services.db.scenes.find_one({"_id": "s1"})
+
+
 def test_complete_rejects_an_object_of_another_type_and_deletes_it(api: Api, services: Services, project: str) -> None:
     """The signature forbids this on R2; moto does not check signatures, so a client can PUT another type here,
     which is exactly what complete must catch: 415, object deleted, slot untouched."""
@@ -189,10 +198,7 @@ def test_complete_rejects_an_object_of_another_type_and_deletes_it(api: Api, ser
     put = requests.put(presigned["url"], data=data, headers={"Content-Type": "text/html"}, timeout=30)
     assert put.status_code == 200
     done = api.complete(project, presigned["key"])
-    assert done.status_code == 415
-    assert done.json()["error"] == "unsupported_type"
-    assert not services.store.exists(presigned["key"])
-    assert "media" not in services.db.scenes.find_one({"_id": "s1"})
+    assert_refused_and_deleted(services, done, 415, "unsupported_type", presigned["key"])
 
 
 def test_complete_rejects_an_object_over_the_limit_and_deletes_it(api: Api, services: Services, project: str) -> None:
@@ -208,10 +214,7 @@ def test_complete_rejects_an_object_over_the_limit_and_deletes_it(api: Api, serv
         put = requests.put(presigned["url"], data=b"x" * 5000, headers={"Content-Type": "image/png"}, timeout=30)
         assert put.status_code == 200
         done = api.complete(project, presigned["key"])
-    assert done.status_code == 413
-    assert done.json()["error"] == "too_large"
-    assert not services.store.exists(presigned["key"])
-    assert "media" not in services.db.scenes.find_one({"_id": "s1"})
+    assert_refused_and_deleted(services, done, 413, "too_large", presigned["key"])
 
 
 def test_legacy_keys_stay_readable_for_the_owner_only(api: Api, services: Services) -> None:

@@ -22,6 +22,12 @@ from scenestore.settings import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENESTORE_BIN = Path(sys.executable).parent / "scenestore"
+#: Tokens checked against an identity provider's keys instead of the shared secret.
+JWKS_VALUES = {
+    "SCENESTORE_JWT_ISSUER": "iss",
+    "SCENESTORE_JWT_AUDIENCE": "aud",
+    "SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks",
+}
 
 
 def test_defaults_match_the_contract() -> None:
@@ -147,9 +153,7 @@ def test_to_env_round_trips() -> None:
             "SCENESTORE_BUCKET": "round-trip",
             "SCENESTORE_S3_ENDPOINT_URL": "https://acc.r2.cloudflarestorage.com",
             "SCENESTORE_S3_REGION": "auto",
-            "SCENESTORE_JWT_ISSUER": "iss",
-            "SCENESTORE_JWT_AUDIENCE": "aud",
-            "SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks",
+            **JWKS_VALUES,
             "SCENESTORE_UPLOAD_TTL": "61",
             "SCENESTORE_CORS_ORIGINS": "https://a.example,https://b.example",
             "SCENESTORE_MAX_SIZE_AUDIO": "12345",
@@ -257,9 +261,7 @@ def test_to_env_writes_every_declared_variable_and_reads_back() -> None:
     full = Settings.from_env(
         {
             **SECRET_VALUES,
-            "SCENESTORE_JWT_JWKS_URL": "https://auth.example.com/jwks",
-            "SCENESTORE_JWT_ISSUER": "iss",
-            "SCENESTORE_JWT_AUDIENCE": "aud",
+            **JWKS_VALUES,
             "SCENESTORE_MEDIA_TOKEN_TTL": "120",
             "SCENESTORE_MULTIPART_PART_SIZE": str(8 * MiB),
             "SCENESTORE_MULTIPART_ABORT_DAYS": "3",
