@@ -82,6 +82,13 @@ def emit(result: Any, as_json: bool, human: Callable[[Any], str] | None = None) 
         click.echo(human(result))
 
 
+def finish(result: Any, as_json: bool, human: Callable[[Any], str], *, ok: bool) -> NoReturn:
+    """Print the result and exit by the contract's rule: 0 when ``ok``, else 1 (some part failed or a check did
+    not pass). One place, so that no command can print a failure and still exit 0."""
+    emit(result, as_json, human)
+    sys.exit(EXIT_OK if ok else EXIT_PARTIAL)
+
+
 def fail(message: str, code: int, as_json: bool, error: str = "error") -> NoReturn:
     if as_json:
         click.echo(json.dumps({"error": error, "message": message}))

@@ -21,16 +21,7 @@ import click
 from scenestore.errors import InvalidRequest, UsageError
 from scenestore.keys import validate_id
 
-from scenestore_cli.common import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    command,
-    emit,
-    handle_errors,
-    json_option,
-    load_services,
-    progress_enabled,
-)
+from scenestore_cli.common import command, emit, finish, handle_errors, json_option, load_services, progress_enabled
 from scenestore_cli.reports.options import HtmlFile, html_option
 
 if TYPE_CHECKING:  # scenestore.events builds pydantic models: clear-bucket and usage never need them
@@ -124,8 +115,7 @@ def _run_delete(target: DeleteTarget, *, force: bool, dry_run: bool, as_json: bo
             f"nothing to delete: no document and no objects for {target.label} under {result['prefix']} "
             "(a typo in an id?)"
         )
-    emit(result, as_json, _human_delete)
-    sys.exit(EXIT_PARTIAL if result["failed_count"] else EXIT_OK)
+    finish(result, as_json, _human_delete, ok=not result["failed_count"])
 
 
 def _delete(target: DeleteTarget, bar: ProgressCallback) -> dict[str, Any]:
@@ -217,8 +207,7 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
         result.update(failed_count=0, errors=[])
     else:
         result.update(report.to_dict())
-    emit(result, as_json, _human_clear)
-    sys.exit(EXIT_PARTIAL if result["failed_count"] else EXIT_OK)
+    finish(result, as_json, _human_clear, ok=not result["failed_count"])
 
 
 @command("usage")

@@ -14,16 +14,7 @@ from typing import Any, Final
 
 import click
 
-from scenestore_cli.common import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    command,
-    emit,
-    handle_errors,
-    json_option,
-    load_services,
-    progress_enabled,
-)
+from scenestore_cli.common import command, finish, handle_errors, json_option, load_services, progress_enabled
 from scenestore_cli.reports.options import HtmlFile, html_option
 
 
@@ -97,8 +88,7 @@ def migrate_command(
     services = load_services()
     if rollback:
         outcome = rollback_run(services, rollback, on_info=_notice)
-        emit(outcome, as_json, _human_rollback)
-        sys.exit(EXIT_PARTIAL if outcome["failed"] else EXIT_OK)
+        finish(outcome, as_json, _human_rollback, ok=not outcome["failed"])
     bar = _progress_bar(services, dry_run) if progress_enabled(as_json) else None
     copied = [0]
 
@@ -123,8 +113,7 @@ def migrate_command(
     finally:
         if bar is not None:
             bar.close()
-    emit(summary, as_json, _human_run)
-    sys.exit(EXIT_PARTIAL if summary["failed"] or not summary["done"] else EXIT_OK)
+    finish(summary, as_json, _human_run, ok=not summary["failed"] and summary["done"])
 
 
 def _progress_bar(services: Any, dry_run: bool) -> Any:
@@ -174,8 +163,7 @@ def verify_command(as_json: bool, html_file: HtmlFile) -> None:
         from scenestore_cli.reports import audit_html, write_report
 
         write_report(html_file, audit_html(result))
-    emit(result, as_json, _human_verify)
-    sys.exit(EXIT_OK if result["ok"] else EXIT_PARTIAL)
+    finish(result, as_json, _human_verify, ok=result["ok"])
 
 
 commands: list[click.Command] = [migrate_command, verify_command]
