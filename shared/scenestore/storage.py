@@ -97,22 +97,13 @@ class ObjectStore:
         """
         if content_length < 0:
             raise InvalidRequest("content_length must not be negative")
-        url = self.client.generate_presigned_url(
+        return self._presign(
             "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentLength": content_length,
-            },
-            ExpiresIn=expires_in,
-            HttpMethod="PUT",
-        )
-        return PresignedRequest(
-            method="PUT",
-            url=url,
-            headers={"Content-Type": content_type, "Content-Length": str(content_length)},
-            expires_at=_expiry(expires_in),
+            "PUT",
+            key,
+            {"ContentType": content_type, "ContentLength": content_length},
+            {"Content-Type": content_type, "Content-Length": str(content_length)},
+            expires_in,
         )
 
     def presign_upload_part(
@@ -122,27 +113,24 @@ class ObjectStore:
 
         The part's type needs no signing: the object's ``Content-Type`` was fixed when the upload was created.
         """
-        url = self.client.generate_presigned_url(
-            "upload_part",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "UploadId": upload_id,
-                "PartNumber": part_number,
-                "ContentLength": content_length,
-            },
-            ExpiresIn=expires_in,
-            HttpMethod="PUT",
-        )
-        return PresignedRequest(
-            method="PUT", url=url, headers={"Content-Length": str(content_length)}, expires_at=_expiry(expires_in)
-        )
+        params = {"UploadId": upload_id, "PartNumber": part_number, "ContentLength": content_length}
+        return self._presign("upload_part", "PUT", key, params, {"Content-Length": str(content_length)}, expires_in)
 
     def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
+        return self._presign("get_object", "GET", key, {}, {}, expires_in)
+
+    def _presign(
+        self, operation: str, method: str, key: str, params: dict[str, Any], headers: dict[str, str], expires_in: int
+    ) -> PresignedRequest:
+        """Sign ``operation`` on ``key`` in this bucket; ``headers`` are the ones ``params`` bind into the
+        signature, handed to the client with the URL: sent any other way, the request no longer matches it."""
         url = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in, HttpMethod="GET"
+            operation,
+            Params={"Bucket": self.bucket, "Key": key, **params},
+            ExpiresIn=expires_in,
+            HttpMethod=method,
         )
-        return PresignedRequest(method="GET", url=url, headers={}, expires_at=_expiry(expires_in))
+        return PresignedRequest(method=method, url=url, headers=headers, expires_at=_expiry(expires_in))
 
     # -- reading ------------------------------------------------------------------------------------
     def head(self, key: str) -> ObjectInfo | None:
