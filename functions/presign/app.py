@@ -21,7 +21,11 @@ from scenestore.http_api import ApiRequest, Caller, Reply, RouteSpec
 from scenestore.settings import get_settings
 
 if TYPE_CHECKING:
+    from scenestore.services import Services
     from scenestore.uploads import UploadSpec
+
+    #: ``presign_upload`` or ``create_multipart``: how an upload starts once its body is checked.
+    StartUpload = Callable[[Services, str, str, UploadSpec], dict[str, Any]]
 
 # A bad setting fails here, at start-up (Lambda init), naming the variable, not at the first request; deployed,
 # so do the local stack's dev token keys (contract section 3).
@@ -129,21 +133,28 @@ def _project_id(request: ApiRequest, caller: Caller) -> str:
     return project_id
 
 
-def _upload_spec(request: ApiRequest) -> UploadSpec:
-    """The upload body shared by the single PUT and the multipart create: one parse, the same checks."""
+def _start_upload(request: ApiRequest, caller: Caller, start: StartUpload) -> Reply:
+    """The single PUT and the multipart create start alike: the route's project, one parse of the same upload
+    body (so the same checks), and a 201 with what ``start(services, user_id, project_id, spec)`` signed."""
     from scenestore.uploads import UploadSpec  # loaded on first use (cold start)
 
+    project_id = _project_id(request, caller)
     body = http_api.parse_body(http_api.UploadBody, request.body)
-    return UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+    spec = UploadSpec(body.kind, body.filename, body.content_type, body.size, body.scene_id)
+    return Reply(201, start(caller.services, caller.user_id, project_id, spec))
+
+
+def _multipart_upload(request: ApiRequest) -> tuple[str, str]:
+    """``(upload_id, key)`` of the multipart upload a route names: the id in the path, the key in the query
+    (S3 needs both to find the upload; the shared layer checks the key belongs to the caller's project)."""
+    return request.path_param("upload_id"), request.query_param("key")
 
 
 @route("/projects/{project_id}/uploads", "POST")
 def create_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.uploads import presign_upload
 
-    project_id = _project_id(request, caller)
-    spec = _upload_spec(request)
-    return Reply(201, presign_upload(caller.services, caller.user_id, project_id, spec))
+    return _start_upload(request, caller, presign_upload)
 
 
 @route("/projects/{project_id}/uploads/complete", "POST")
@@ -160,9 +171,7 @@ def complete_upload(request: ApiRequest, caller: Caller) -> Reply:
 def create_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import create_multipart
 
-    project_id = _project_id(request, caller)
-    spec = _upload_spec(request)
-    return Reply(201, create_multipart(caller.services, caller.user_id, project_id, spec))
+    return _start_upload(request, caller, create_multipart)
 
 
 @route("/projects/{project_id}/multipart/{upload_id}/parts/{part_number}", "GET")
@@ -170,8 +179,8 @@ def sign_multipart_part(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import sign_part
 
     project_id = _project_id(request, caller)
-    upload_id, part_number = request.path_param("upload_id"), request.path_param("part_number")
-    key = request.query_param("key")
+    upload_id, key = _multipart_upload(request)
+    part_number = request.path_param("part_number")
     return Reply(200, sign_part(caller.services, caller.user_id, project_id, upload_id, key, part_number))
 
 
@@ -180,7 +189,7 @@ def list_multipart_parts(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import list_parts
 
     project_id = _project_id(request, caller)
-    upload_id, key = request.path_param("upload_id"), request.query_param("key")
+    upload_id, key = _multipart_upload(request)
     return Reply(200, list_parts(caller.services, caller.user_id, project_id, upload_id, key))
 
 
@@ -202,7 +211,7 @@ def abort_multipart_upload(request: ApiRequest, caller: Caller) -> Reply:
     from scenestore.multipart import abort_multipart
 
     project_id = _project_id(request, caller)
-    upload_id, key = request.path_param("upload_id"), request.query_param("key")
+    upload_id, key = _multipart_upload(request)
     abort_multipart(caller.services, caller.user_id, project_id, upload_id, key)
     return Reply(204, "")
 
