@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from scenestore.settings import Settings, get_settings
 from scenestore.storage import ObjectStore
@@ -46,23 +46,22 @@ class Services:
 
     @property
     def s3(self) -> S3Client:
-        if self._s3 is None:
-            with self._build_lock:
-                if self._s3 is None:
-                    from scenestore.clients import make_s3_client
-
-                    self._s3 = make_s3_client(self.settings)
-        return self._s3
+        return self._s3 if self._s3 is not None else self._build("_s3")
 
     @property
     def mongo(self) -> MongoClient[dict[str, Any]]:
-        if self._mongo is None:
-            with self._build_lock:
-                if self._mongo is None:
-                    from scenestore.clients import make_mongo_client
+        return self._mongo if self._mongo is not None else self._build("_mongo")
 
-                    self._mongo = make_mongo_client(self.settings)
-        return self._mongo
+    def _build(self, attribute: Literal["_s3", "_mongo"]) -> Any:
+        """Build the client kept in ``attribute``, unless another thread did while this one waited for the lock
+        (two threads asking at once would otherwise both build one, and one would be left open)."""
+        with self._build_lock:
+            if getattr(self, attribute) is None:
+                from scenestore import clients
+
+                make = clients.make_s3_client if attribute == "_s3" else clients.make_mongo_client
+                setattr(self, attribute, make(self.settings))
+            return getattr(self, attribute)
 
     @property
     def built(self) -> frozenset[str]:
