@@ -31,6 +31,9 @@ PHASES: Final[tuple[str, ...]] = (SCENES, PROJECTS)
 
 #: Left untouched on purpose and reported; not a failure of the migration.
 SKIP_CODES: Final = frozenset({"source_missing", "orphan_scene", "changed_by_app"})
+#: :class:`BatchResult`'s counted fields, named once: ``merge`` sums these, ``counters`` reports them and the
+#: run document (``scenestore.migration.runs``) keeps one total of each, so a new count cannot miss one of them.
+COUNTERS: Final = ("scanned", "migrated", "skipped", "failed", "bytes_copied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,23 +150,14 @@ class BatchResult:
             self.errors.append(entry)
 
     def merge(self, other: BatchResult) -> None:
-        self.scanned += other.scanned
-        self.migrated += other.migrated
-        self.skipped += other.skipped
-        self.failed += other.failed
-        self.bytes_copied += other.bytes_copied
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         extend_capped(self.errors, other.errors)
         self.cursor = other.cursor
         self.done = other.done
 
     def counters(self) -> dict[str, int]:
-        return {
-            "scanned": self.scanned,
-            "migrated": self.migrated,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "bytes_copied": self.bytes_copied,
-        }
+        return {name: getattr(self, name) for name in COUNTERS}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from scenestore.common import MAX_REPORTED_ERRORS, get_path
 from scenestore.errors import Conflict, InvalidRequest, NotFound
-from scenestore.migration.models import BatchResult
+from scenestore.migration.models import COUNTERS, BatchResult
 from scenestore.migration.shards import Shard, check_coverage
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 RUNS: Final = "scenestore_migrations"
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 ROLLBACK_LEASE: Final = "rollback"
-COUNTERS: Final = ("scanned", "migrated", "skipped", "failed", "bytes_copied")
 
 RUNNING: Final = "running"
 DONE: Final = "done"
