@@ -1,15 +1,21 @@
 """Delete everything under a prefix: batched, concurrent, time-budgeted, resumable, flat in memory.
 
-Listing and deleting overlap: the calling thread lists one page (up to 1000 keys) at a time and hands it
-to a pool that sends it as one quiet ``DeleteObjects``. How many of those are in flight is an
+Listing and deleting overlap: listers read pages (up to 1000 keys) and hand each to a pool that sends it as
+one quiet ``DeleteObjects``. How many of those are in flight is an
 :class:`~scenestore.concurrency.AdaptiveLimit`: it starts at ``workers``, grows while the deletion rate grows
 (a store tens of milliseconds away needs more requests in flight than a local one), halves on
 ``SlowDown``/503 (seen by botocore's retry hook, and again when a throttled request fails for good) and never
-exceeds ``SCENESTORE_S3_MAX_IN_FLIGHT``. The listing thread blocks while the limit is reached, so at most
-``limit`` pages are listed but not yet deleted and memory does not grow with the prefix. Keys that S3
-reports as failed are retried with backoff, then reported. When the deadline passes no new page is
-started; in-flight pages finish and the report carries a ``continuation`` (the last key handled) from which
-the next call resumes without relisting what is done.
+exceeds ``SCENESTORE_S3_MAX_IN_FLIGHT``. A lister blocks while the limit is reached, so at most ``limit``
+pages plus one per lister are listed but not yet deleted and memory does not grow with the prefix. Keys
+that S3 reports as failed are retried with backoff, then reported.
+
+The first page is listed alone: a prefix that fits in it (a scene) costs one list and one delete. A larger
+prefix is split into ``listers`` key ranges from its own tree (:mod:`scenestore.key_ranges`) and the ranges
+are listed side by side, because one listing is a chain of round trips that no number of deletes in flight
+shortens. When the deadline passes no new page is started; in-flight pages finish and the report carries a
+``continuation``: the position of the first range left unfinished, before which everything is done. What
+later ranges deleted is gone and counted; what they failed to delete is listed again by the next call, so
+it is reported there, once.
 A deadline already expired deletes nothing (``scenestore.cleanup`` wraps its deadline so that each
 invocation does at least one unit of work across its phases).
 
@@ -24,11 +30,13 @@ botocore parses it; only ``Errors`` matter. Any other caller of the same client 
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -39,6 +47,7 @@ from scenestore.clients import S3_CONCURRENCY
 from scenestore.common import MAX_REPORTED_ERRORS, extend_capped
 from scenestore.concurrency import AdaptiveLimit, is_throttle, observe_throttling
 from scenestore.errors import InvalidRequest
+from scenestore.key_ranges import KeyRange, ranges_from, split_points
 from scenestore.storage import LIST_PAGE, ObjectInfo, error_code
 
 if TYPE_CHECKING:
@@ -48,6 +57,8 @@ MAX_BATCH: Final = 1000
 KEY_RETRIES: Final = 3
 #: First pause before retrying failed keys (doubles each attempt: 0.2 s, 0.4 s, 0.8 s).
 KEY_BACKOFF: Final = 0.2
+#: Key ranges listed side by side in a large prefix delete (see ``scenestore.key_ranges``).
+LISTERS: Final = 2
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -68,12 +79,16 @@ class DeleteReport:
         # Capped so a prefix of a million failing keys cannot exhaust memory; the counts stay exact.
         extend_capped(self.errors, errors, cap=MAX_REPORTED_ERRORS)
 
+    def add_failures(self, other: DeleteReport) -> None:
+        """Take ``other``'s failures: its count exactly, its listed errors up to the cap."""
+        self.add_errors(other.errors)
+        self.failed_count += other.failed_count - len(other.errors)
+
     def merge(self, other: DeleteReport) -> None:
         """Fold a later run's counts into this one (used when looping on continuations)."""
         self.deleted_count += other.deleted_count
         self.total_bytes += other.total_bytes
-        self.add_errors(other.errors)
-        self.failed_count += other.failed_count - len(other.errors)
+        self.add_failures(other)
         self.complete = other.complete
         self.continuation = other.continuation
 
@@ -282,6 +297,7 @@ def delete_prefix(
     start_after: str | None = None,
     workers: int | None = None,
     limit: AdaptiveLimit | None = None,
+    listers: int = LISTERS,
     dry_run: bool = False,
     allow_root: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -292,18 +308,19 @@ def delete_prefix(
 
     ``limit`` (default: :func:`adaptive_limit` of ``workers``: adaptive unless a number is given) bounds the
     ``DeleteObjects`` in flight; pass one to share it with other work on the same store, or to read its ``peak``
-    and ``throttle_events`` afterwards.
+    and ``throttle_events`` afterwards. ``listers`` is how many key ranges are listed side by side once the
+    prefix proves larger than one page (``1``: one listing, in key order).
     """
     check_prefix(prefix, allow_root=allow_root)
     if not 1 <= page_size <= MAX_BATCH:
         raise InvalidRequest(f"page_size must be 1-{MAX_BATCH}")
+    if listers < 1:
+        raise InvalidRequest("listers must be at least 1")
     deadline = deadline or Deadline.never()
-    report = DeleteReport()
-    last_key = start_after
-    pages = iter_key_pages(client, bucket, prefix, start_after=start_after, page_size=page_size)
 
     if dry_run:
-        for listed in pages:
+        report = DeleteReport()
+        for listed in iter_key_pages(client, bucket, prefix, start_after=start_after, page_size=page_size):
             size = sum(o.size for o in listed)
             report.deleted_count += len(listed)
             report.total_bytes += size
@@ -313,46 +330,184 @@ def delete_prefix(
 
     limit = limit or adaptive_limit(workers, client=client)
     observe_throttling(client, limit)
-    in_flight: set[Future[_BatchResult]] = set()
-
-    def delete_page(page: list[ObjectInfo]) -> _BatchResult:
-        try:
-            return delete_keys(client, bucket, page, backoff=retry_backoff, on_throttle=limit.throttled)
-        finally:
-            limit.release()
-
-    def collect(futures: set[Future[_BatchResult]]) -> None:
-        for future in futures:
-            in_flight.discard(future)
-            batch = future.result()
-            report.deleted_count += batch.deleted
-            report.total_bytes += batch.deleted_bytes
-            report.add_errors(batch.errors)
-            if on_progress:
-                on_progress(batch.deleted, batch.deleted_bytes)
-
+    job = _DeleteJob(client, bucket, limit, retry_backoff)
+    first = _Lister(
+        0, KeyRange(start_after), iter_key_pages(client, bucket, prefix, start_after=start_after, page_size=page_size)
+    )
     # Threads are started on demand, so a pool sized for the ceiling costs only what the limit uses.
     with ThreadPoolExecutor(max_workers=limit.ceiling, thread_name_prefix="delete") as pool:
+        job.pool = pool
+        listed = [first]
         try:
-            while True:
-                if deadline.expired():
-                    report.complete = False
-                    break
-                page = next(pages, None)
-                if page is None:
-                    break
-                limit.acquire()  # blocks while ``limit`` pages are being deleted: memory stays flat
-                try:
-                    in_flight.add(pool.submit(delete_page, page))
-                except BaseException:
-                    limit.release()
-                    raise
-                last_key = page[-1].key
-                collect({f for f in in_flight if f.done()})
+            # The first page decides: a prefix that fits in it needs no split (a scene: one list, one delete).
+            if deadline.expired():
+                first.finish(complete=False)
+            elif (page := next(first.pages, None)) is None:
+                first.finish(complete=True)
+            else:
+                job.submit(first, page)
+                if len(page) == page_size and listers > 1:
+                    points = split_points(client, bucket, prefix, after=page[-1].key, parts=listers)
+                    ranges = ranges_from(page[-1].key, points)
+                    first.key_range = KeyRange(start_after, ranges[0].upto)
+                    listed += [
+                        _Lister(i, r, iter_key_pages(client, bucket, prefix, start_after=r.after, page_size=page_size))
+                        for i, r in enumerate(ranges[1:], start=1)
+                    ]
+                job.run(listed, deadline, on_progress)
         finally:
-            while in_flight:
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                collect(done)
-    if not report.complete:
-        report.continuation = last_key or ""
-    return report
+            job.drain(on_progress)
+    return job.report(listed, start_after)
+
+
+@dataclass(slots=True)
+class _Lister:
+    """One key range's listing and what of it is done: ``position`` is the last key handed to a delete."""
+
+    index: int
+    key_range: KeyRange
+    pages: Iterator[list[ObjectInfo]]
+    position: str | None = None
+    complete: bool = False
+    done: bool = False
+
+    def finish(self, *, complete: bool) -> None:
+        self.complete = complete
+        self.done = True
+
+    def next_page(self) -> list[ObjectInfo] | None:
+        """The next page inside the range; past the range's end the listing stops (one page read past it)."""
+        page = next(self.pages, None)
+        if page is None:
+            return None
+        upto = self.key_range.upto
+        if upto is not None and page[-1].key > upto:
+            self.pages = iter(())
+            return [o for o in page if o.key <= upto] or None
+        return page
+
+
+class _DeleteJob:
+    """The deletes of one ``delete_prefix`` call, fed by one or more listers, folded per key range.
+
+    Per range, because a run cut short by its deadline resumes from the first unfinished range's position:
+    what later ranges deleted is gone and stays counted, but what they failed to delete will be listed and
+    tried again by the next run, so it is not reported by this one (each key is reported once). Results come
+    back through one queue, so progress callbacks run in the calling thread only.
+    """
+
+    def __init__(self, client: S3Client, bucket: str, limit: AdaptiveLimit, backoff: float) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.limit = limit
+        self.backoff = backoff
+        self.pool: ThreadPoolExecutor | None = None
+        self.results: queue.SimpleQueue[tuple[int, object]] = queue.SimpleQueue()
+        self.submitted = 0
+        self.collected = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.deleted = 0
+        self.deleted_bytes = 0
+        self.failures: dict[int, DeleteReport] = {}
+
+    def submit(self, lister: _Lister, page: list[ObjectInfo]) -> None:
+        """Hand one page to the pool; blocks while ``limit`` pages are being deleted (memory stays flat)."""
+        assert self.pool is not None
+        self.limit.acquire()
+        with self.lock:
+            self.submitted += 1
+        try:
+            self.pool.submit(self._delete, lister.index, page)
+        except BaseException:
+            with self.lock:
+                self.submitted -= 1
+            self.limit.release()
+            raise
+        lister.position = page[-1].key
+
+    def _delete(self, index: int, page: list[ObjectInfo]) -> None:
+        try:
+            outcome: object = delete_keys(
+                self.client, self.bucket, page, backoff=self.backoff, on_throttle=self.limit.throttled
+            )
+        except BaseException as exc:  # handed to the calling thread, which raises it
+            outcome = exc
+        finally:
+            self.limit.release()
+        self.results.put((index, outcome))
+
+    def run(self, listers: list[_Lister], deadline: Deadline, on_progress: ProgressCallback | None) -> None:
+        """List every range side by side until each is done or the deadline passes; fold results meanwhile."""
+
+        def list_range(lister: _Lister) -> None:
+            try:
+                while not (self.stop.is_set() or deadline.expired()):
+                    page = lister.next_page()
+                    if page is None:
+                        lister.finish(complete=True)
+                        return
+                    self.submit(lister, page)
+                lister.finish(complete=False)
+            except BaseException:
+                self.stop.set()
+                raise
+            finally:
+                self.results.put((lister.index, _LISTED))
+
+        with ThreadPoolExecutor(max_workers=len(listers), thread_name_prefix="list") as list_pool:
+            futures = [list_pool.submit(list_range, lister) for lister in listers]
+            try:
+                listing = len(listers)
+                while listing:
+                    index, outcome = self.results.get()
+                    if outcome is _LISTED:
+                        listing -= 1
+                    else:
+                        self._fold(index, outcome, on_progress)
+            finally:
+                self.stop.set()  # only matters when leaving early: the listers are done otherwise
+            for future in futures:
+                future.result()
+
+    def drain(self, on_progress: ProgressCallback | None) -> None:
+        """Wait for every delete handed to the pool, whatever happened to the listers; then raise the first error."""
+        error: BaseException | None = None
+        while self.collected < self.submitted:
+            index, outcome = self.results.get()
+            if outcome is _LISTED:
+                continue
+            try:
+                self._fold(index, outcome, on_progress)
+            except BaseException as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def _fold(self, index: int, outcome: object, on_progress: ProgressCallback | None) -> None:
+        self.collected += 1
+        if isinstance(outcome, BaseException):
+            self.stop.set()
+            raise outcome
+        assert isinstance(outcome, _BatchResult)
+        self.deleted += outcome.deleted
+        self.deleted_bytes += outcome.deleted_bytes
+        self.failures.setdefault(index, DeleteReport()).add_errors(outcome.errors)
+        if on_progress:
+            on_progress(outcome.deleted, outcome.deleted_bytes)
+
+    def report(self, listers: list[_Lister], start_after: str | None) -> DeleteReport:
+        """Counts of every range; failures and the continuation up to the first range left unfinished."""
+        report = DeleteReport(deleted_count=self.deleted, total_bytes=self.deleted_bytes)
+        for lister in listers:
+            if lister.index in self.failures:
+                report.add_failures(self.failures[lister.index])
+            if not lister.complete:
+                report.complete = False
+                report.continuation = lister.position or lister.key_range.after or start_after or ""
+                break
+        return report
+
+
+#: A lister's last word on the results queue: it hands no more pages to the pool.
+_LISTED: Final = object()
