@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 S3_CONCURRENCY: Final = 8
 #: The smallest connection pool: fixed-size thread pools (``S3_CONCURRENCY`` workers) never wait for a connection.
 S3_POOL_SIZE: Final = 32
-#: Connections beyond the in-flight ceiling: the listing thread and a HEAD or two beside the adaptive requests.
-POOL_HEADROOM: Final = 2
+#: Connections beyond the in-flight ceiling: a prefix delete's listers (two key ranges side by side) and a
+#: HEAD or two beside the adaptive requests.
+POOL_HEADROOM: Final = 4
 
 
 def s3_pool_size(settings: Settings) -> int:
-    """Connections the S3 client keeps: enough for ``SCENESTORE_S3_MAX_IN_FLIGHT`` requests plus the lister.
+    """Connections the S3 client keeps: enough for ``SCENESTORE_S3_MAX_IN_FLIGHT`` requests plus the listers.
 
     The adaptive limits grow up to that ceiling; a smaller pool would make the extra requests wait for a
     connection (or open and discard one each time), which reads as latency and defeats the controller.
