@@ -24,6 +24,7 @@ from tests.support.migration import (
     seed_alice_project,
     snapshot,
 )
+from tests.support.s3faults import FaultyS3, with_s3
 from tests.support.seed import Seeder
 
 
@@ -105,3 +106,22 @@ def test_rollback_of_a_half_finished_run_and_an_app_change_is_left_alone(service
     assert_references_intact(services, seed)
     assert services.db[RUNS].find_one({"_id": "run-1"})["status"] == "rolled_back"
     assert services.db[JOURNAL].count_documents({"run_id": "run-1", "state": "rolled_back"}) >= 2
+
+
+def test_rollback_waits_out_a_slowdown_storm(services: Services) -> None:
+    """Fault injection (moto never throttles): every HEAD and CopyObject of the rollback is answered
+    ``503 SlowDown`` for 1 s. The rollback's requests run under the adaptive limit and wait the storm out:
+    it finishes with every document reverted and every old object restored, nothing failed."""
+    seed = dataset(services)
+    before = snapshot(services)
+    run_to_end(services, batch_size=2)
+    faulty = FaultyS3(services.s3)
+    storms = [faulty.fail("head_object", "SlowDown", seconds=1.0), faulty.fail("copy_object", "SlowDown", seconds=1.0)]
+
+    outcome = rollback_run(with_s3(services, faulty), "run-1", config=TEST_CONFIG)
+
+    assert storms[0].injected > 0
+    assert outcome["status"] == "rolled_back" and outcome["failed"] == 0
+    assert (outcome["reverted"], outcome["restored"]) == (8, 6)
+    assert snapshot(services) == before
+    assert_references_intact(services, seed)

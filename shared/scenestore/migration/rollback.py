@@ -25,10 +25,11 @@ from scenestore.common import get_path
 from scenestore.migration import journal, runs
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.models import BatchResult
-from scenestore.migration.objects import copy_object, head_many, same_bytes
+from scenestore.migration.objects import copy_object, same_bytes
+from scenestore.migration.pacing import S3Pacer, new_limit
 from scenestore.migration.states import JournalState, journal_state, transition
 from scenestore.migration.swap import FieldSwap, swap_fields
-from scenestore.storage import ObjectInfo, ObjectStore
+from scenestore.storage import ObjectInfo
 from scenestore.unreferenced import delete_unreferenced
 
 if TYPE_CHECKING:
@@ -67,8 +68,11 @@ def rollback_run(
         runs.acquire(db, run_id, runs.ROLLBACK_LEASE, owner, config.lease_ttl, wait_until=float("inf"), on_wait=info)
         beat = runs.Heartbeat(db, owner, config.lease_ttl, config.heartbeat_interval).start()
         beat.hold(run_id, runs.ROLLBACK_LEASE)
+        limit = new_limit(services.settings, services.s3, initial=config.workers)
+        pacer = S3Pacer(services.store, limit)
         try:
-            with ThreadPoolExecutor(config.workers, thread_name_prefix="rollback") as pool:
+            # Threads start on demand: a pool sized for the ceiling costs only what the limit lets run.
+            with ThreadPoolExecutor(limit.ceiling, thread_name_prefix="rollback") as pool:
                 batch: list[dict[str, Any]] = []
                 for entry in journal.iter_run(db, run_id):
                     if journal_state(entry.get("state")) == JournalState.ROLLED_BACK:
@@ -76,10 +80,10 @@ def rollback_run(
                     batch.append(entry)
                     if len(batch) >= ROLLBACK_BATCH:
                         beat.check(run_id, runs.ROLLBACK_LEASE)
-                        _rollback_batch(services, pool, batch, counts, report, hooks)
+                        _rollback_batch(services, pacer, pool, batch, counts, report, hooks)
                         batch = []
                 if batch:
-                    _rollback_batch(services, pool, batch, counts, report, hooks)
+                    _rollback_batch(services, pacer, pool, batch, counts, report, hooks)
             if not report.failed:
                 stamp = runs.now()
                 runs.runs(db).update_one(
@@ -121,6 +125,7 @@ def _wait_for_forward(services: Services, run_id: str, info: Callable[[str], Non
 
 def _rollback_batch(
     services: Services,
+    pacer: S3Pacer,
     pool: Executor,
     entries: list[dict[str, Any]],
     counts: dict[str, int],
@@ -144,7 +149,7 @@ def _rollback_batch(
     for e in entries:
         if states[e["_id"]] == JournalState.APPLIED and current[e["_id"]] not in (e["new_key"], e["old_key"]):
             report.report("changed_by_app", "the document changed after the move; left as it is", key=e["new_key"])
-    blocked = _restore_old_objects(store, pool, revert, counts, report)
+    blocked = _restore_old_objects(pacer, pool, revert, counts, report)
     revert = [e for e in revert if e["old_key"] not in blocked]
     if hooks:
         hooks("rollback_restored", {"count": len(revert)})
@@ -180,12 +185,17 @@ def _rollback_batch(
 
 
 def _restore_old_objects(
-    store: ObjectStore, pool: Executor, revert: list[dict[str, Any]], counts: dict[str, int], report: BatchResult
+    pacer: S3Pacer, pool: Executor, revert: list[dict[str, Any]], counts: dict[str, int], report: BatchResult
 ) -> set[str]:
-    """Make every old key exist with the new key's bytes; returns old keys that could not be (left migrated)."""
+    """Make every old key exist with the new key's bytes; returns old keys that could not be (left migrated).
+
+    Every HEAD and copy runs in a slot of the adaptive in-flight limit (``S3Pacer``), as the forward
+    migration's do: it grows at a remote store's distance and halves, then waits, while the store throttles.
+    """
+    store = pacer.store
     pairs = {e["old_key"]: e["new_key"] for e in revert}
-    olds = head_many(store, pairs, pool)
-    news = head_many(store, pairs.values(), pool)
+    olds = pacer.head_many(pairs, pool)
+    news = pacer.head_many(pairs.values(), pool)
     blocked: set[str] = set()
     to_copy: list[tuple[str, ObjectInfo]] = []
     for old, new in pairs.items():
@@ -205,8 +215,8 @@ def _restore_old_objects(
 
     def restore(item: tuple[str, ObjectInfo]) -> tuple[str, bool]:
         old, new_info = item
-        copy_object(store, new_info.key, old, new_info.size)
-        found = store.head(old)
+        pacer.run(lambda: copy_object(store, new_info.key, old, new_info.size))
+        found = pacer.head(old)
         return old, found is not None and same_bytes(found, new_info) is not False
 
     for old, ok in pool.map(restore, to_copy):
