@@ -114,3 +114,24 @@ def test_a_batch_records_all_its_outcomes_in_one_journal_write(services: Service
     assert listener.names == ["insert"]
     outcomes = sorted(d["state"] for d in services.db[JOURNAL].find({"entry": {"$exists": True}}))
     assert outcomes == ["applied"] * 4 + ["conflict", "failed"]
+
+
+def test_the_in_flight_limit_is_kept_across_invocations_of_one_process(services: Services) -> None:
+    """A warm Lambda's next migrate-batch starts from the limit the last one reached, not from the start."""
+    from scenestore.migration.pacing import process_limit
+
+    first = process_limit(services.settings, services.s3, initial=4)
+    first.throttled()  # what one invocation learnt
+    learnt = first.limit
+    again = process_limit(services.settings, services.s3, initial=4)
+    assert again is first and again.limit == learnt
+    other = process_limit(services.settings, object(), initial=4)
+    assert other is not first
+
+    seed_one_project(services, {"s1": "media/one.jpg"})
+    slots: list[int] = []
+    acquire = first.acquire
+    first.acquire = lambda: (slots.append(1), acquire())[1]  # type: ignore[method-assign]
+    result = run_batch(services)  # no limit passed: the engine takes the process's
+    assert result.migrated == 1
+    assert slots  # the invocation's S3 requests went through the process's limit

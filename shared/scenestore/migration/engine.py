@@ -26,7 +26,7 @@ from scenestore.migration.batch import BatchContext, BatchProcessor, Hook
 from scenestore.migration.config import MigrationConfig
 from scenestore.migration.inventory import ListedSources, SourceIndex, StoredIndex
 from scenestore.migration.models import BatchRequest, BatchResult, Position
-from scenestore.migration.pacing import S3Pacer, new_limit
+from scenestore.migration.pacing import S3Pacer, process_limit
 from scenestore.migration.pipeline import Behind, Halted
 from scenestore.migration.scan import ShardReader
 
@@ -46,7 +46,7 @@ class EngineOptions:
     config: MigrationConfig = field(default_factory=MigrationConfig.from_env)
     owner: str = field(default_factory=runs.new_owner)
     pool: Executor | None = None
-    #: S3 requests in flight, adapted to the store (one per process, shared by its shards).
+    #: S3 requests in flight, adapted to the store (default: the process's, kept across invocations).
     limit: AdaptiveLimit | None = None
     heartbeat: runs.Heartbeat | None = None
     sources: SourceIndex | None = None
@@ -83,7 +83,7 @@ def migrate_batch(
     options = options or EngineOptions()
     with ExitStack() as stack:
         if options.limit is None:
-            options.limit = new_limit(services.settings, services.s3, initial=options.config.workers)
+            options.limit = process_limit(services.settings, services.s3, initial=options.config.workers)
         if options.pool is None:
             pool = ThreadPoolExecutor(options.limit.ceiling, thread_name_prefix="migrate")
             options.pool = stack.enter_context(pool)

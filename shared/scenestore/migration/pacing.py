@@ -16,10 +16,12 @@ that document and the next invocation goes on from there), never counted as fail
 from __future__ import annotations
 
 import random
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from scenestore.budget import Deadline
 from scenestore.concurrency import AdaptiveLimit, is_throttle, observe_throttling
@@ -63,6 +65,24 @@ def new_limit(settings: Settings, client: object, *, initial: int) -> AdaptiveLi
     limit = AdaptiveLimit(initial=min(initial, ceiling), ceiling=max(1, ceiling))
     observe_throttling(client, limit)  # also sees the throttles botocore retries by itself
     return limit
+
+
+_PROCESS_LIMITS: weakref.WeakKeyDictionary[Any, AdaptiveLimit] = weakref.WeakKeyDictionary()
+_PROCESS_LIMITS_LOCK = threading.Lock()
+
+
+def process_limit(settings: Settings, client: object, *, initial: int) -> AdaptiveLimit:
+    """The limit of ``client``'s process, kept across calls: a warm Lambda's next invocation starts from
+    what the last one learnt instead of from ``initial`` again (a state-machine loop of short invocations
+    would otherwise never grow past the first few windows)."""
+    with _PROCESS_LIMITS_LOCK:
+        try:
+            limit = _PROCESS_LIMITS.get(client)
+        except TypeError:  # a client that cannot be a weak key (a test's wrapper): one limit per call
+            return new_limit(settings, client, initial=initial)
+        if limit is None:
+            limit = _PROCESS_LIMITS[client] = new_limit(settings, client, initial=initial)
+        return limit
 
 
 class S3Pacer:
