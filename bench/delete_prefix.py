@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import itertools
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_s3 import LatencyS3
-from tools import BIN, Timed, load_average, run_timed, tool_env
+from tools import BIN, Timed, load_average, process_cpu, run_timed, tool_env
 
 BUCKET = "bench-delete"
 USER = "bench-user"
@@ -217,12 +216,6 @@ def _proc_status_kb(field_name: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds the S3 server process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # -- the run -------------------------------------------------------------------------------------------
 def run(sizes: list[int], delays: list[float], reps: int, only: list[str]) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="scenestore-bench-delete-"))
@@ -239,7 +232,7 @@ def run(sizes: list[int], delays: list[float], reps: int, only: list[str]) -> li
                     if result.skipped:
                         continue
                     seeded = bench.seed(size)
-                    before = server_cpu(store.pid)
+                    before = process_cpu(store.pid)
                     try:
                         timed, extra = CONTENDERS[short][1](bench, delay)
                     except Exception as exc:  # a broken contender is reported, never fatal
@@ -254,7 +247,7 @@ def run(sizes: list[int], delays: list[float], reps: int, only: list[str]) -> li
                         continue
                     result.seconds.append(timed.seconds)
                     result.client_cpu.append(timed.cpu)
-                    result.server_cpu.append(server_cpu(store.pid) - before)
+                    result.server_cpu.append(process_cpu(store.pid) - before)
                     result.extra.append(extra)
                     print(
                         f"  {size:>7,} objects  {delay:>4g} ms  rep {rep}/{reps}  {result.contender:<46} "

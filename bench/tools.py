@@ -102,3 +102,9 @@ def load_average() -> str:
     except OSError:
         return "unknown"
     return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a server process (the S3 store, the database) has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -189,3 +189,37 @@ def test_pages_held_by_several_listers_stay_bounded(services: Services) -> None:
     # in flight (workers) + one page held by each lister + a page each lister may read past its range
     assert max(outstanding) <= workers + 2 * listers
     assert client.max_active["delete_objects"] == workers
+
+
+def test_the_first_range_is_closed_past_what_it_claimed_while_the_tree_was_read() -> None:
+    """The first range goes on listing while split points are read; closing it never gives a claimed key to a
+    later range, and a page already fetched is cut at the new end when it is claimed."""
+    from scenestore.prefix_delete import _Lister
+    from scenestore.storage import ObjectInfo
+
+    def page(*names: str) -> list[ObjectInfo]:
+        return [ObjectInfo(n, 1, "") for n in names]
+
+    pages = iter([page("a/1", "b/1"), page("c/1", "d/1", "e/1"), page("f/1")])
+    first = _Lister(0, KeyRange(None), pages)
+    assert first.next_page() == page("a/1", "b/1")  # claimed before the split points arrive
+    points = first.close_at(["a", "b", "c", "d", "e"], parts=2)
+    assert points and all(p > "b/1" for p in points)  # "a" and "b" lie in what it already claimed
+    assert first.key_range.upto == points[0]
+    claimed = first.next_page()
+    assert claimed and all(o.key <= points[0] for o in claimed) and claimed[-1].key < "e/1"
+    assert first.next_page() is None  # past its end it stops, without reading further
+    later = ranges_from(points[0], points[1:])
+    every = ["a/1", "b/1", "c/1", "d/1", "e/1", "f/1"]
+    for key in every:
+        owners = [KeyRange(None, points[0]), *later]
+        assert sum(r.holds(key) for r in owners) == 1
+
+
+def test_a_first_range_that_already_reached_the_end_is_not_split() -> None:
+    from scenestore.prefix_delete import _Lister
+
+    first = _Lister(0, KeyRange(None), iter(()))
+    first.finish(complete=True)
+    assert first.close_at(["a", "b"], parts=2) == []
+    assert first.key_range.upto is None

@@ -72,9 +72,23 @@ def split_points(
     parts: int,
     max_depth: int = MAX_DEPTH,
 ) -> list[str]:
-    """At most ``parts - 1`` increasing split points ``> after`` under ``prefix``; ``[]`` if none is found.
+    """At most ``parts - 1`` increasing split points ``> after`` under ``prefix``; ``[]`` if none is found."""
+    return choose_points(candidate_points(client, bucket, prefix, after=after, parts=parts, max_depth=max_depth), parts)
 
-    A flat prefix (no ``/`` below it) has no tree to read split points from and stays one range.
+
+def candidate_points(
+    client: S3Client,
+    bucket: str,
+    prefix: str,
+    *,
+    after: str | None,
+    parts: int,
+    max_depth: int = MAX_DEPTH,
+) -> list[str]:
+    """Every split point the prefix's tree offers past ``after`` (one per child prefix found), increasing.
+
+    The tree is read until it offers about ``ENTRIES_PER_RANGE`` entries per wanted range, so that
+    :func:`choose_points` can balance ``parts`` ranges. A flat prefix (no ``/`` below it) offers none.
     """
     if parts < 2:
         return []
@@ -93,12 +107,16 @@ def split_points(
     # Only child prefixes: a key stands for itself, a child prefix for a subtree (and a flat prefix, whose
     # delimiter page is just its next 1,000 keys, says nothing about where the rest of its keys lie).
     candidates = sorted({name[: -len(DELIMITER)] for name, is_dir in entries if is_dir and name != prefix})
-    candidates = [point for point in candidates if after is None or point > after]
-    if not candidates:
-        return []
+    return [point for point in candidates if after is None or point > after]
+
+
+def choose_points(candidates: Sequence[str], parts: int) -> list[str]:
+    """At most ``parts - 1`` of the (increasing) ``candidates``, spread so each range holds about as many."""
     count = len(candidates)
-    chosen = {candidates[min(count - 1, int(count * min(0.95, i / parts + LATER_SHARE_LESS)))] for i in range(1, parts)}
-    return sorted(chosen)
+    if parts < 2 or not count:
+        return []
+    shares = (min(0.95, i / parts + LATER_SHARE_LESS) for i in range(1, parts))
+    return sorted({candidates[min(count - 1, int(count * share))] for share in shares})
 
 
 def _may_follow(name: str, is_dir: bool, after: str | None) -> bool:

@@ -36,7 +36,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -47,7 +47,7 @@ from scenestore.clients import S3_CONCURRENCY
 from scenestore.common import MAX_REPORTED_ERRORS, extend_capped
 from scenestore.concurrency import AdaptiveLimit, is_throttle, observe_throttling
 from scenestore.errors import InvalidRequest
-from scenestore.key_ranges import KeyRange, ranges_from, split_points
+from scenestore.key_ranges import KeyRange, candidate_points, choose_points, ranges_from
 from scenestore.storage import LIST_PAGE, ObjectInfo, error_code
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ KEY_RETRIES: Final = 3
 KEY_BACKOFF: Final = 0.2
 #: Key ranges listed side by side in a large prefix delete (see ``scenestore.key_ranges``).
 LISTERS: Final = 2
+#: The most ``listers`` a call may ask for (each is a thread and a connection).
+MAX_LISTERS: Final = 16
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -314,8 +316,8 @@ def delete_prefix(
     check_prefix(prefix, allow_root=allow_root)
     if not 1 <= page_size <= MAX_BATCH:
         raise InvalidRequest(f"page_size must be 1-{MAX_BATCH}")
-    if listers < 1:
-        raise InvalidRequest("listers must be at least 1")
+    if not 1 <= listers <= MAX_LISTERS:
+        raise InvalidRequest(f"listers must be 1-{MAX_LISTERS}")
     deadline = deadline or Deadline.never()
 
     if dry_run:
@@ -337,54 +339,81 @@ def delete_prefix(
     # Threads are started on demand, so a pool sized for the ceiling costs only what the limit uses.
     with ThreadPoolExecutor(max_workers=limit.ceiling, thread_name_prefix="delete") as pool:
         job.pool = pool
-        listed = [first]
+        job.listers.append(first)
         try:
             # The first page decides: a prefix that fits in it needs no split (a scene: one list, one delete).
             if deadline.expired():
                 first.finish(complete=False)
-            elif (page := next(first.pages, None)) is None:
+            elif (page := first.next_page()) is None:
                 first.finish(complete=True)
             else:
                 job.submit(first, page)
+                plan = None
                 if len(page) == page_size and listers > 1:
-                    points = split_points(client, bucket, prefix, after=page[-1].key, parts=listers)
-                    ranges = ranges_from(page[-1].key, points)
-                    first.key_range = KeyRange(start_after, ranges[0].upto)
-                    listed += [
-                        _Lister(i, r, iter_key_pages(client, bucket, prefix, start_after=r.after, page_size=page_size))
-                        for i, r in enumerate(ranges[1:], start=1)
-                    ]
-                job.run(listed, deadline, on_progress)
+
+                    def plan() -> list[_Lister]:
+                        """Split what is left (read beside the first range's listing, which goes on meanwhile)."""
+                        candidates = candidate_points(client, bucket, prefix, after=page[-1].key, parts=listers)
+                        points = first.close_at(candidates, listers)
+                        return [
+                            _Lister(
+                                i, r, iter_key_pages(client, bucket, prefix, start_after=r.after, page_size=page_size)
+                            )
+                            for i, r in enumerate(ranges_from(points[0], points[1:]) if points else [], start=1)
+                        ]
+
+                job.run(deadline, on_progress, plan)
         finally:
             job.drain(on_progress)
-    return job.report(listed, start_after)
+    return job.report(start_after)
 
 
 @dataclass(slots=True)
 class _Lister:
-    """One key range's listing and what of it is done: ``position`` is the last key handed to a delete."""
+    """One key range's listing and what of it is claimed: ``position`` is the last key handed to a delete.
+
+    Until the split points are known, the first range is open-ended and its listing goes on; ``close_at``
+    then ends it at the first point past what it has claimed, under the same lock as claiming a page, so no
+    key is claimed by two ranges.
+    """
 
     index: int
     key_range: KeyRange
     pages: Iterator[list[ObjectInfo]]
     position: str | None = None
     complete: bool = False
-    done: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def finish(self, *, complete: bool) -> None:
-        self.complete = complete
-        self.done = True
+        with self.lock:
+            self.complete = complete
 
     def next_page(self) -> list[ObjectInfo] | None:
-        """The next page inside the range; past the range's end the listing stops (one page read past it)."""
+        """Claim the next page inside the range; past the range's end the listing stops (one page read past it)."""
         page = next(self.pages, None)
         if page is None:
             return None
-        upto = self.key_range.upto
-        if upto is not None and page[-1].key > upto:
-            self.pages = iter(())
-            return [o for o in page if o.key <= upto] or None
-        return page
+        with self.lock:
+            upto = self.key_range.upto
+            if upto is not None and page[-1].key > upto:
+                self.pages = iter(())
+                page = [o for o in page if o.key <= upto]
+                if not page:
+                    return None
+            self.position = page[-1].key
+            return page
+
+    def close_at(self, candidates: list[str], parts: int) -> list[str]:
+        """End this (open) range so that it and the ranges after it share what is left past its position
+        (it went on listing while the candidates were read); returns the split points from its end on."""
+        with self.lock:
+            if self.complete:  # it listed to the prefix's end already: nothing is left for other ranges
+                return []
+            left = [point for point in candidates if self.position is None or point > self.position]
+            points = choose_points(left, parts)
+            if points:
+                self.key_range = KeyRange(self.key_range.after, points[0])
+            return points
 
 
 class _DeleteJob:
@@ -410,6 +439,8 @@ class _DeleteJob:
         self.deleted = 0
         self.deleted_bytes = 0
         self.failures: dict[int, DeleteReport] = {}
+        #: every range's lister, in key order (the first one, then those the plan adds)
+        self.listers: list[_Lister] = []
 
     def submit(self, lister: _Lister, page: list[ObjectInfo]) -> None:
         """Hand one page to the pool; blocks while ``limit`` pages are being deleted (memory stays flat)."""
@@ -424,7 +455,6 @@ class _DeleteJob:
                 self.submitted -= 1
             self.limit.release()
             raise
-        lister.position = page[-1].key
 
     def _delete(self, index: int, page: list[ObjectInfo]) -> None:
         try:
@@ -437,8 +467,18 @@ class _DeleteJob:
             self.limit.release()
         self.results.put((index, outcome))
 
-    def run(self, listers: list[_Lister], deadline: Deadline, on_progress: ProgressCallback | None) -> None:
-        """List every range side by side until each is done or the deadline passes; fold results meanwhile."""
+    def run(
+        self,
+        deadline: Deadline,
+        on_progress: ProgressCallback | None,
+        plan: Callable[[], list[_Lister]] | None = None,
+    ) -> None:
+        """List every range side by side until each is done or the deadline passes; fold results meanwhile.
+
+        ``plan`` runs beside the first range's listing and returns the listers of the ranges after it.
+        """
+        tasks: list[Future[None]] = []
+        running = [0]
 
         def list_range(lister: _Lister) -> None:
             try:
@@ -455,20 +495,43 @@ class _DeleteJob:
             finally:
                 self.results.put((lister.index, _LISTED))
 
-        with ThreadPoolExecutor(max_workers=len(listers), thread_name_prefix="list") as list_pool:
-            futures = [list_pool.submit(list_range, lister) for lister in listers]
+        def start(pool: ThreadPoolExecutor, task: Callable[[], None]) -> None:
+            with self.lock:
+                running[0] += 1
+                tasks.append(pool.submit(task))
+
+        def split(pool: ThreadPoolExecutor) -> None:
             try:
-                listing = len(listers)
-                while listing:
+                assert plan is not None
+                later = plan()
+                self.listers.extend(later)
+                for lister in later:
+                    start(pool, lambda lister=lister: list_range(lister))  # type: ignore[misc]
+            except BaseException:
+                self.stop.set()
+                raise
+            finally:
+                self.results.put((-1, _LISTED))
+
+        with ThreadPoolExecutor(max_workers=MAX_LISTERS + 1, thread_name_prefix="list") as list_pool:
+            start(list_pool, lambda: list_range(self.listers[0]))
+            if plan is not None:
+                start(list_pool, lambda: split(list_pool))
+            try:
+                while True:
+                    with self.lock:
+                        if running[0] == 0:
+                            break
                     index, outcome = self.results.get()
                     if outcome is _LISTED:
-                        listing -= 1
+                        with self.lock:
+                            running[0] -= 1
                     else:
                         self._fold(index, outcome, on_progress)
             finally:
                 self.stop.set()  # only matters when leaving early: the listers are done otherwise
-            for future in futures:
-                future.result()
+            for task in list(tasks):
+                task.result()
 
     def drain(self, on_progress: ProgressCallback | None) -> None:
         """Wait for every delete handed to the pool, whatever happened to the listers; then raise the first error."""
@@ -496,10 +559,10 @@ class _DeleteJob:
         if on_progress:
             on_progress(outcome.deleted, outcome.deleted_bytes)
 
-    def report(self, listers: list[_Lister], start_after: str | None) -> DeleteReport:
+    def report(self, start_after: str | None) -> DeleteReport:
         """Counts of every range; failures and the continuation up to the first range left unfinished."""
         report = DeleteReport(deleted_count=self.deleted, total_bytes=self.deleted_bytes)
-        for lister in listers:
+        for lister in self.listers:
             if lister.index in self.failures:
                 report.add_failures(self.failures[lister.index])
             if not lister.complete:
