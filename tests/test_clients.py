@@ -4,6 +4,7 @@ standard/adaptive retries, a pool sized for our concurrency); both clients come 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -108,3 +109,47 @@ def test_mongo_client_from_settings(services: Services) -> None:
         assert client.admin.command("ping")["ok"] == 1
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-02T15:04:05.000Z",
+        "2026-12-02T15:04:05Z",
+        "2026-12-02T15:04:05.123456+02:00",
+        "Wed, 02 Dec 2026 15:04:05 GMT",  # an HTTP-date header: botocore's own parser
+        "1796222709",  # epoch seconds
+        "2026-12-02T15:04:05",  # no zone: botocore's own rule, not ours
+    ],
+)
+def test_timestamps_parse_to_the_same_instant_as_botocore(value: str) -> None:
+    from botocore.utils import parse_timestamp as botocore_parse
+    from scenestore.clients import parse_timestamp
+
+    ours, theirs = parse_timestamp(value), botocore_parse(value)
+    assert ours == theirs and ours.utcoffset() == theirs.utcoffset()
+
+
+def test_the_s3_client_reads_dates_with_the_fast_parser(services: Services) -> None:
+    """Dates from a real listing and a HEAD are the instants a plain boto3 client reads (moto's server)."""
+    import boto3
+    from scenestore.clients import parse_timestamp
+
+    client = make_s3_client(services.settings)
+    bucket = services.settings.bucket
+    client.put_object(Bucket=bucket, Key="dates/a.txt", Body=b"x")
+    plain = boto3.client(
+        "s3",
+        endpoint_url=services.settings.s3_endpoint_url,
+        region_name=services.settings.s3_region,
+        aws_access_key_id=services.settings.aws_access_key_id,
+        aws_secret_access_key=services.settings.aws_secret_access_key,
+    )
+    ours = client.list_objects_v2(Bucket=bucket, Prefix="dates/")["Contents"][0]["LastModified"]
+    theirs = plain.list_objects_v2(Bucket=bucket, Prefix="dates/")["Contents"][0]["LastModified"]
+    assert ours == theirs
+    assert client.head_object(Bucket=bucket, Key="dates/a.txt")["LastModified"] == ours
+    # The fast path ran: fromisoformat's UTC, where dateutil gives its own tzutc (the same instant).
+    assert ours.tzinfo is UTC and theirs.tzinfo is not UTC
+    factory = client._endpoint._response_parser_factory  # what parses every response of this client
+    assert factory.create_parser("rest-xml")._timestamp_parser is parse_timestamp

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 from scenestore.budget import Deadline
-from scenestore.key_ranges import KeyRange, ranges_from, split_points
+from scenestore.key_ranges import KeyRange, candidate_points, choose_points, ranges_from
 from scenestore.keys import scene_key
 from scenestore.prefix_delete import KEY_RETRIES, DeleteReport, delete_prefix
 from scenestore.services import Services
@@ -50,7 +50,9 @@ def test_split_points_come_from_the_tree_and_balance_it(services: Services) -> N
     bucket = services.settings.bucket
     ordered = sorted(keys)
     after = ordered[99]
-    points = split_points(services.s3, bucket, P1, after=after, parts=4)
+    candidates = candidate_points(services.s3, bucket, P1, after=after, parts=4)
+    assert len(candidates) >= 4 * 2 and candidates == sorted(candidates)
+    points = choose_points(candidates, 4)
     assert 1 <= len(points) <= 3
     assert points == sorted(set(points)) and all(p > after for p in points)
     ranges = ranges_from(after, points)
@@ -61,8 +63,10 @@ def test_split_points_come_from_the_tree_and_balance_it(services: Services) -> N
 
 def test_a_flat_prefix_has_no_split_points(services: Services) -> None:
     put_objects(services, [f"media/{i:04d}.jpg" for i in range(30)])
-    assert split_points(services.s3, services.settings.bucket, "media/", after="media/0009.jpg", parts=4) == []
-    assert split_points(services.s3, services.settings.bucket, "media/", after=None, parts=1) == []
+    bucket = services.settings.bucket
+    assert candidate_points(services.s3, bucket, "media/", after="media/0009.jpg", parts=4) == []
+    assert candidate_points(services.s3, bucket, "media/", after=None, parts=1) == []
+    assert choose_points([], 4) == [] and choose_points(["a", "b"], 1) == []
 
 
 def _range_starts(client: FaultyS3) -> list[Call]:

@@ -63,19 +63,6 @@ def ranges_from(after: str | None, points: Sequence[str]) -> list[KeyRange]:
     return [KeyRange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
-def split_points(
-    client: S3Client,
-    bucket: str,
-    prefix: str,
-    *,
-    after: str | None,
-    parts: int,
-    max_depth: int = MAX_DEPTH,
-) -> list[str]:
-    """At most ``parts - 1`` increasing split points ``> after`` under ``prefix``; ``[]`` if none is found."""
-    return choose_points(candidate_points(client, bucket, prefix, after=after, parts=parts, max_depth=max_depth), parts)
-
-
 def candidate_points(
     client: S3Client,
     bucket: str,
