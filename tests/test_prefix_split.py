@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scenestore.budget import Deadline
@@ -83,8 +84,10 @@ def _range_starts(client: FaultyS3) -> list[Call]:
     return starts
 
 
-def test_several_listers_delete_every_key_exactly_once(services: Services) -> None:
-    """Keys sitting exactly on and around split points (``s0150``, ``s0150!x``, ``s0150.png``) are deleted once."""
+@pytest.mark.parametrize("split_early", [False, True])
+def test_several_listers_delete_every_key_exactly_once(services: Services, split_early: bool) -> None:
+    """Keys sitting exactly on and around split points (``s0150``, ``s0150!x``, ``s0150.png``) are deleted once,
+    whether the tree is read after the first page or beside it."""
     keys = _project_tree(300)
     awkward = [f"{P1}scenes/s{n:04d}{tail}" for n in range(0, 300, 10) for tail in ("", "!x", ".png", "/")]
     total = put_objects(services, keys + awkward, varied)
@@ -92,7 +95,7 @@ def test_several_listers_delete_every_key_exactly_once(services: Services) -> No
     put_objects(services, neighbours)
     client = FaultyS3(services.s3)  # no fault configured: counts calls only
     starts = _range_starts(client)
-    report = delete_prefix(client, services.settings.bucket, P1, listers=3)  # type: ignore[arg-type]
+    report = delete_prefix(client, services.settings.bucket, P1, listers=3, split_early=split_early)  # type: ignore[arg-type]
     assert len(starts) >= 1  # the prefix was listed as more than one range
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (len(keys) + len(awkward), 0, total)
     assert sum(client.batch_sizes) == len(keys) + len(awkward)  # no key was sent twice
@@ -227,3 +230,27 @@ def test_a_first_range_that_already_reached_the_end_is_not_split() -> None:
     first.finish(complete=True)
     assert first.close_at(["a", "b"], parts=2) == []
     assert first.key_range.upto is None
+
+
+def test_split_early_reads_the_tree_beside_the_first_page(services: Services) -> None:
+    """Fault injection (slowness only): plain listings take 50 ms. With ``split_early`` the first tree listing
+    is sent before the first page has come back; a small prefix then costs those few light listings, no more."""
+    put_objects(services, _project_tree(150), varied)
+    client = FaultyS3(services.s3)
+    client.delay("list_objects_v2", 0.05)
+    order: list[str] = []
+    client.before("list_objects_v2", lambda call: order.append("tree" if "Delimiter" in call.kwargs else "page"))
+    client.after(
+        "list_objects_v2", lambda call: order.append("tree done" if "Delimiter" in call.kwargs else "page done")
+    )
+    report = delete_prefix(client, services.settings.bucket, P1, split_early=True)  # type: ignore[arg-type]
+    assert report.deleted_count == 1502
+    assert order.index("tree") < order.index("page done")
+
+    put_objects(services, _project_tree(3), varied)
+    small = FaultyS3(services.s3)
+    report = delete_prefix(small, services.settings.bucket, P1, split_early=True)  # type: ignore[arg-type]
+    assert report.deleted_count == 32 and report.complete
+    assert small.calls["delete_objects"] == 1
+    # the page, and the tree it did not need: the prefix, then output/ and scenes/
+    assert small.calls["list_objects_v2"] <= 1 + 1 + 2

@@ -200,7 +200,10 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
     check_prefix(prefix, allow_root=True)  # no _quiet_logs(): nothing here logs, and Powertools costs ~25 ms to import
     action = "counting" if dry_run else "deleting"
     with _progress(as_json, action) as bar:
-        report = delete_prefix(services.s3, bucket, prefix, dry_run=dry_run, allow_root=True, on_progress=bar)
+        # An operator's prefix is usually large: its key ranges are planned beside the first page.
+        report = delete_prefix(
+            services.s3, bucket, prefix, dry_run=dry_run, allow_root=True, split_early=True, on_progress=bar
+        )
     result: dict[str, Any] = {"bucket": bucket, "prefix": prefix, "dry_run": dry_run}
     if dry_run:
         result.update(object_count=report.deleted_count, total_bytes=report.total_bytes, deleted_count=0)

@@ -290,6 +290,8 @@ def delete_target(
         deadline=budget,  # an unused free first check gives the prefix phase its one guaranteed page
         start_after=after,
         limit=limit,
+        # A project's prefix is usually more than a page: its key ranges are planned beside the first page.
+        split_early=request.target == "project",
         on_progress=on_progress,
         dry_run=dry_run,
     )

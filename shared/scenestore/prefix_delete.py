@@ -59,6 +59,10 @@ KEY_RETRIES: Final = 3
 KEY_BACKOFF: Final = 0.2
 #: Key ranges listed side by side in a large prefix delete (see ``scenestore.key_ranges``).
 LISTERS: Final = 2
+#: Tree levels read when the split is planned beside the first page: enough for a project (``scenes/``, then
+#: one entry per scene) or a user (``projects/``, then one per project), and little for a prefix that turns
+#: out to be small (its one to three light listings are wasted).
+EARLY_DEPTH: Final = 2
 #: The most ``listers`` a call may ask for (each is a thread and a connection).
 MAX_LISTERS: Final = 16
 
@@ -300,6 +304,7 @@ def delete_prefix(
     workers: int | None = None,
     limit: AdaptiveLimit | None = None,
     listers: int = LISTERS,
+    split_early: bool = False,
     dry_run: bool = False,
     allow_root: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -311,7 +316,10 @@ def delete_prefix(
     ``limit`` (default: :func:`adaptive_limit` of ``workers``: adaptive unless a number is given) bounds the
     ``DeleteObjects`` in flight; pass one to share it with other work on the same store, or to read its ``peak``
     and ``throttle_events`` afterwards. ``listers`` is how many key ranges are listed side by side once the
-    prefix proves larger than one page (``1``: one listing, in key order).
+    prefix proves larger than one page (``1``: one listing, in key order). ``split_early`` reads the prefix's
+    tree while its first page is listed instead of after it, for callers whose prefixes are usually large
+    (a project, a user, an operator's ``clear-bucket``): the ranges start a round trip and a page sooner, and
+    a prefix that turns out small has paid one to three light listings for nothing.
     """
     check_prefix(prefix, allow_root=allow_root)
     if not 1 <= page_size <= MAX_BATCH:
@@ -337,7 +345,17 @@ def delete_prefix(
         0, KeyRange(start_after), iter_key_pages(client, bucket, prefix, start_after=start_after, page_size=page_size)
     )
     # Threads are started on demand, so a pool sized for the ceiling costs only what the limit uses.
-    with ThreadPoolExecutor(max_workers=limit.ceiling, thread_name_prefix="delete") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=limit.ceiling, thread_name_prefix="delete") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="tree") as tree,
+    ):
+        early = (
+            tree.submit(
+                candidate_points, client, bucket, prefix, after=start_after, parts=listers, max_depth=EARLY_DEPTH
+            )
+            if split_early and listers > 1 and deadline.remaining() > 0  # not expired(): that is the first page's check
+            else None
+        )
         job.pool = pool
         job.listers.append(first)
         try:
@@ -353,7 +371,11 @@ def delete_prefix(
 
                     def plan() -> list[_Lister]:
                         """Split what is left (read beside the first range's listing, which goes on meanwhile)."""
-                        candidates = candidate_points(client, bucket, prefix, after=page[-1].key, parts=listers)
+                        candidates = (
+                            early.result()
+                            if early is not None
+                            else candidate_points(client, bucket, prefix, after=page[-1].key, parts=listers)
+                        )
                         points = first.close_at(candidates, listers)
                         return [
                             _Lister(
