@@ -46,7 +46,7 @@ def _project_tree(scenes: int, per_scene: int = 10) -> list[str]:
 
 
 def test_split_points_come_from_the_tree_and_balance_it(services: Services) -> None:
-    keys = _project_tree(200)
+    keys = _project_tree(60)
     put_objects(services, keys, varied)
     bucket = services.settings.bucket
     ordered = sorted(keys)
@@ -88,14 +88,14 @@ def _range_starts(client: FaultyS3) -> list[Call]:
 def test_several_listers_delete_every_key_exactly_once(services: Services, split_early: bool) -> None:
     """Keys sitting exactly on and around split points (``s0150``, ``s0150!x``, ``s0150.png``) are deleted once,
     whether the tree is read after the first page or beside it."""
-    keys = _project_tree(300)
-    awkward = [f"{P1}scenes/s{n:04d}{tail}" for n in range(0, 300, 10) for tail in ("", "!x", ".png", "/")]
+    keys = _project_tree(60)
+    awkward = [f"{P1}scenes/s{n:04d}{tail}" for n in range(0, 60, 3) for tail in ("", "!x", ".png", "/")]
     total = put_objects(services, keys + awkward, varied)
     neighbours = layout_keys(5, "p10")
     put_objects(services, neighbours)
     client = FaultyS3(services.s3)  # no fault configured: counts calls only
     starts = _range_starts(client)
-    report = delete_prefix(client, services.settings.bucket, P1, listers=3, split_early=split_early)  # type: ignore[arg-type]
+    report = delete_prefix(client, services.settings.bucket, P1, listers=3, split_early=split_early, page_size=100)  # type: ignore[arg-type]
     assert len(starts) >= 1  # the prefix was listed as more than one range
     assert (report.deleted_count, report.failed_count, report.total_bytes) == (len(keys) + len(awkward), 0, total)
     assert sum(client.batch_sizes) == len(keys) + len(awkward)  # no key was sent twice
@@ -105,11 +105,12 @@ def test_several_listers_delete_every_key_exactly_once(services: Services, split
 
 
 def test_one_lister_is_one_listing_in_key_order(services: Services) -> None:
-    put_objects(services, _project_tree(150), varied)
+    put_objects(services, _project_tree(30), varied)
     client = FaultyS3(services.s3)
     starts = _range_starts(client)
-    report = delete_prefix(client, services.settings.bucket, P1, listers=1)  # type: ignore[arg-type]
-    assert report.deleted_count == 1502 and starts == []
+    report = delete_prefix(client, services.settings.bucket, P1, listers=1, page_size=50)  # type: ignore[arg-type]
+    assert report.deleted_count == 302 and starts == []
+    assert client.calls["list_objects_v2"] == 7  # 302 keys in pages of 50, and no tree listing
     assert keys_in(services, P1) == set()
 
 
@@ -235,7 +236,7 @@ def test_a_first_range_that_already_reached_the_end_is_not_split() -> None:
 def test_split_early_reads_the_tree_beside_the_first_page(services: Services) -> None:
     """Fault injection (slowness only): plain listings take 50 ms. With ``split_early`` the first tree listing
     is sent before the first page has come back; a small prefix then costs those few light listings, no more."""
-    put_objects(services, _project_tree(150), varied)
+    put_objects(services, _project_tree(30), varied)
     client = FaultyS3(services.s3)
     client.delay("list_objects_v2", 0.05)
     order: list[str] = []
@@ -243,8 +244,8 @@ def test_split_early_reads_the_tree_beside_the_first_page(services: Services) ->
     client.after(
         "list_objects_v2", lambda call: order.append("tree done" if "Delimiter" in call.kwargs else "page done")
     )
-    report = delete_prefix(client, services.settings.bucket, P1, split_early=True)  # type: ignore[arg-type]
-    assert report.deleted_count == 1502
+    report = delete_prefix(client, services.settings.bucket, P1, split_early=True, page_size=50)  # type: ignore[arg-type]
+    assert report.deleted_count == 302
     assert order.index("tree") < order.index("page done")
 
     put_objects(services, _project_tree(3), varied)
