@@ -255,3 +255,53 @@ def test_split_early_reads_the_tree_beside_the_first_page(services: Services) ->
     assert small.calls["delete_objects"] == 1
     # the page, and the tree it did not need: the prefix, then output/ and scenes/
     assert small.calls["list_objects_v2"] <= 1 + 1 + 2
+
+
+def test_a_level_larger_than_one_delimiter_page_is_read_whole(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delimiter pages of 10 entries (the real page is 1,000): the split points still spread over all 60
+    scenes, not just the first page's 10, so the ranges stay balanced."""
+    import scenestore.key_ranges as key_ranges
+
+    keys = _project_tree(60)
+    put_objects(services, keys, varied)
+    monkeypatch.setattr(key_ranges, "LIST_PAGE", 10)
+    candidates = candidate_points(services.s3, services.settings.bucket, P1, after=None, parts=2)
+    assert len(candidates) == 60  # one per scene: six delimiter pages of scenes/
+    ranges = ranges_from(None, choose_points(candidates, 2))
+    sizes = [sum(1 for k in keys if r.holds(k)) for r in ranges]
+    assert len(sizes) == 2 and min(sizes) >= len(keys) // 3
+
+
+def test_each_split_point_sits_a_little_past_even() -> None:
+    """Each range is a little larger than the next, so an earlier range tends to finish last (its read past
+    its end then finds the next range already deleted)."""
+    from scenestore.key_ranges import LATER_SHARE_LESS
+
+    candidates = [f"c{i:03d}" for i in range(100)]
+    assert choose_points(candidates, 2) == [candidates[int(100 * (0.5 + LATER_SHARE_LESS))]]
+    four = choose_points(candidates, 4)
+    assert four == sorted(four) and len(four) == 3
+    assert all(candidates.index(p) > 100 * i // 4 for i, p in enumerate(four, start=1))
+
+
+@pytest.mark.parametrize(("target", "tree_read"), [("project", True), ("scene", False)])
+def test_delete_project_plans_its_split_early_and_a_scene_never(
+    services: Services, target: str, tree_read: bool
+) -> None:
+    """A project's prefix has its tree read beside its first page (it is usually large); a scene's never."""
+    from scenestore.cleanup import delete_target
+    from scenestore.events import DeletionRequest
+
+    from tests.support.s3faults import with_s3
+
+    put_objects(services, _project_tree(2), varied)
+    faulty = FaultyS3(services.s3)
+    request = (
+        DeletionRequest("project", "p1", "u") if target == "project" else DeletionRequest("scene", "p1", "u", "s0000")
+    )
+    result = delete_target(request, services=with_s3(services, faulty))
+    assert result.report.deleted_count == (22 if target == "project" else 10)
+    trees = faulty.calls["list_objects_v2"] - 1  # all but the one page
+    assert (trees > 0) is tree_read

@@ -38,8 +38,10 @@ DELIMITER: Final = "/"
 ENTRIES_PER_RANGE: Final = 4
 #: Levels below the prefix that may be listed to find split points.
 MAX_DEPTH: Final = 3
-#: Child prefixes listed per level at the most (each is one request).
+#: Child prefixes listed per level at the most (each is one request, or a few: ``MAX_TREE_PAGES``).
 MAX_EXPANSIONS: Final = 8
+#: Delimiter pages read of one level at the most (10,000 children: a project's scenes, a user's projects).
+MAX_TREE_PAGES: Final = 10
 #: Each split point sits this much (as a share of the entries) later than an even split, so a range is a
 #: little larger than the next one and tends to finish after it: its last page, which reads past its end,
 #: then finds the next range already deleted (deleted keys are not listed) instead of 1,000 keys to drop.
@@ -114,7 +116,11 @@ def _may_follow(name: str, is_dir: bool, after: str | None) -> bool:
 
 
 def _children(client: S3Client, bucket: str, parent: str, after: str | None) -> list[tuple[str, bool]]:
-    """One delimiter page of ``parent``: its direct keys and child prefixes (the first 1,000 are enough)."""
+    """``parent``'s direct keys and child prefixes, from delimiter pages (up to ``MAX_TREE_PAGES`` of them).
+
+    All of a large level is wanted, not its first page: a project of 5,000 scenes split at the middle of its
+    first 1,000 would leave one range nine tenths of the work.
+    """
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": parent, "Delimiter": DELIMITER, "MaxKeys": LIST_PAGE}
     if after is not None and after.startswith(parent):
         # Start at the child that holds ``after`` (its point, not ``after``: servers differ on whether a child
@@ -122,10 +128,17 @@ def _children(client: S3Client, bucket: str, parent: str, after: str | None) -> 
         rest = after[len(parent) :]
         child = rest.split(DELIMITER, 1)[0]
         kwargs["StartAfter"] = parent + child if DELIMITER in rest else after
-    response = client.list_objects_v2(**kwargs)
-    keys = [(item["Key"], False) for item in response.get("Contents", [])]
-    dirs = [(item["Prefix"], True) for item in response.get("CommonPrefixes", []) if item["Prefix"] != parent]
-    return keys + dirs
+    entries: list[tuple[str, bool]] = []
+    for _ in range(MAX_TREE_PAGES):
+        response = client.list_objects_v2(**kwargs)
+        entries += [(item["Key"], False) for item in response.get("Contents", [])]
+        entries += [(item["Prefix"], True) for item in response.get("CommonPrefixes", []) if item["Prefix"] != parent]
+        token = response.get("NextContinuationToken")
+        if not response.get("IsTruncated") or not token:
+            break
+        kwargs.pop("StartAfter", None)
+        kwargs["ContinuationToken"] = token
+    return entries
 
 
 def _map(fn: Callable[[str], list[tuple[str, bool]]], items: list[str]) -> list[list[tuple[str, bool]]]:

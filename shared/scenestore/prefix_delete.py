@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
@@ -528,7 +529,7 @@ class _DeleteJob:
                 later = plan()
                 self.listers.extend(later)
                 for lister in later:
-                    start(pool, lambda lister=lister: list_range(lister))  # type: ignore[misc]
+                    start(pool, partial(list_range, lister))
             except BaseException:
                 self.stop.set()
                 raise
@@ -536,9 +537,9 @@ class _DeleteJob:
                 self.results.put((-1, _LISTED))
 
         with ThreadPoolExecutor(max_workers=MAX_LISTERS + 1, thread_name_prefix="list") as list_pool:
-            start(list_pool, lambda: list_range(self.listers[0]))
+            start(list_pool, partial(list_range, self.listers[0]))
             if plan is not None:
-                start(list_pool, lambda: split(list_pool))
+                start(list_pool, partial(split, list_pool))
             try:
                 while True:
                     with self.lock:
