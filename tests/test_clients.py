@@ -153,3 +153,17 @@ def test_the_s3_client_reads_dates_with_the_fast_parser(services: Services) -> N
     assert ours.tzinfo is UTC and theirs.tzinfo is not UTC
     factory = client._endpoint._response_parser_factory  # what parses every response of this client
     assert factory.create_parser("rest-xml")._timestamp_parser is parse_timestamp
+
+
+def test_every_job_limit_stays_within_the_clients_pool() -> None:
+    """The delete and migration limits come from one place: their ceiling is the setting, capped by the client's
+    connection pool (more requests than connections would open and throw away connections)."""
+    from scenestore.migration.pacing import new_limit
+
+    small = make_s3_client(R2, max_pool_connections=5)
+    assert new_limit(R2, small, initial=8).ceiling == 5
+    assert adaptive_limit(client=small, ceiling=64).ceiling == 5
+    assert new_limit(R2.with_overrides(s3_max_in_flight=3), small, initial=8).limit == 3
+    roomy = make_s3_client(R2)
+    assert new_limit(R2, roomy, initial=8).ceiling == R2.s3_max_in_flight
+    assert adaptive_limit(4).ceiling == 4  # a number fixes it, whatever the pool

@@ -144,6 +144,20 @@ _OBSERVERS_LOCK = threading.Lock()
 _HOOK_ID: Final = "scenestore-adaptive-limit-throttle"
 
 
+def limit_for(client: Any, *, initial: int, ceiling: int) -> AdaptiveLimit:
+    """An adaptive limit for the requests of one job through ``client``: it starts at ``initial``, never
+    passes ``ceiling`` nor the client's connection pool (more requests than connections would open and throw
+    away connections), and hears of every throttled answer the client receives."""
+    pool = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
+    if isinstance(pool, int):
+        ceiling = min(ceiling, pool)
+    ceiling = max(1, ceiling)
+    limit = AdaptiveLimit(initial=min(max(1, initial), ceiling), ceiling=ceiling)
+    if client is not None:
+        observe_throttling(client, limit)
+    return limit
+
+
 def observe_throttling(client: Any, limit: AdaptiveLimit) -> None:
     """Tell ``limit`` about every throttled answer ``client`` receives (before botocore retries it).
 

@@ -46,7 +46,7 @@ from urllib.parse import unquote_plus
 from scenestore.budget import Deadline
 from scenestore.clients import S3_CONCURRENCY
 from scenestore.common import MAX_REPORTED_ERRORS, extend_capped
-from scenestore.concurrency import AdaptiveLimit, is_throttle, observe_throttling
+from scenestore.concurrency import AdaptiveLimit, is_throttle, limit_for, observe_throttling
 from scenestore.errors import InvalidRequest
 from scenestore.key_ranges import KeyRange, candidate_points, choose_points, ranges_from
 from scenestore.storage import LIST_PAGE, ObjectInfo, error_code
@@ -280,19 +280,14 @@ def adaptive_limit(workers: int | None = None, *, ceiling: int | None = None, cl
     if workers is not None:
         workers = max(1, workers)
         limit = AdaptiveLimit(initial=workers, ceiling=workers)
-    else:
-        if ceiling is None:
-            from scenestore.settings import get_settings
+        if client is not None:
+            observe_throttling(client, limit)
+        return limit
+    if ceiling is None:
+        from scenestore.settings import get_settings
 
-            ceiling = get_settings().s3_max_in_flight
-        pool = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
-        if isinstance(pool, int):
-            ceiling = min(ceiling, pool)
-        ceiling = max(1, ceiling)
-        limit = AdaptiveLimit(initial=min(S3_CONCURRENCY, ceiling), ceiling=ceiling)
-    if client is not None:
-        observe_throttling(client, limit)
-    return limit
+        ceiling = get_settings().s3_max_in_flight
+    return limit_for(client, initial=S3_CONCURRENCY, ceiling=ceiling)
 
 
 def delete_prefix(

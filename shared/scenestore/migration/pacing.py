@@ -24,7 +24,7 @@ from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from scenestore.budget import Deadline
-from scenestore.concurrency import AdaptiveLimit, is_throttle, observe_throttling
+from scenestore.concurrency import AdaptiveLimit, is_throttle, limit_for
 from scenestore.errors import ScenestoreError
 from scenestore.storage import ObjectInfo, ObjectStore, error_code
 
@@ -60,11 +60,7 @@ def is_throttled(exc: BaseException) -> bool:
 
 def new_limit(settings: Settings, client: object, *, initial: int) -> AdaptiveLimit:
     """One limit per process: starts at ``initial``, ceiling from the settings and the client's pool."""
-    pool = getattr(getattr(getattr(client, "meta", None), "config", None), "max_pool_connections", None)
-    ceiling = min(settings.s3_max_in_flight, pool) if isinstance(pool, int) else settings.s3_max_in_flight
-    limit = AdaptiveLimit(initial=min(initial, ceiling), ceiling=max(1, ceiling))
-    observe_throttling(client, limit)  # also sees the throttles botocore retries by itself
-    return limit
+    return limit_for(client, initial=initial, ceiling=settings.s3_max_in_flight)
 
 
 _PROCESS_LIMITS: weakref.WeakKeyDictionary[Any, AdaptiveLimit] = weakref.WeakKeyDictionary()
