@@ -75,3 +75,41 @@ def test_the_report_is_plain_json_for_a_state_machine(services: Services) -> Non
     report = verify_storage(services)
     assert json.loads(json.dumps(report)) == report
     assert isinstance(report["ok"], bool) and isinstance(report["missing"], int)
+
+
+def test_scenes_of_a_deleted_project_are_orphans_apart_and_do_not_fail_the_audit(services: Services) -> None:
+    """GIVEN a project deleted while its scene documents remain (as the app may keep them a while), one holding a
+    key whose object is gone, one a legacy key, one an object still there, and a scene with no project at all
+    WHEN verify runs THEN those scenes are counted as orphans, apart: the audit passes, nothing is "missing" or
+    "legacy referenced", and the object they still point at is not "unreferenced"."""
+    seed = Seeder(services)
+    live = seed.project("p1", output="users/u1/projects/p1/output/final.mp4")
+    seed.put("users/u1/projects/p1/output/final.mp4")
+    gone = ObjectId()
+    seed.put(f"users/u1/projects/{gone}/scenes/s2/image/kept.jpg", b"123")
+    seed.scene(gone, "s1", media=f"users/u1/projects/{gone}/scenes/s1/image/deleted.jpg")
+    seed.scene(str(gone), "s2", media=f"users/u1/projects/{gone}/scenes/s2/image/kept.jpg", audio="old-legacy.mp3")
+    services.db["scenes"].insert_one({"_id": "s3", "media": {"storageKey": "never-had-a-project.jpg"}})
+    seed.scene(live, "s4", media="users/u1/projects/p1/output/final.mp4")
+
+    report = verify_storage(services)
+
+    assert report["ok"] is True and report["clean"] is True
+    assert (report["missing"], report["missing_keys"], report["legacy_referenced"]) == (0, [], 0)
+    assert report["orphan_scenes"] == 3 and sorted(report["orphan_scene_ids"]) == ["s1", "s2", "s3"]
+    assert report["orphan_scene_references"] == 4 and report["orphan_scene_missing"] == 3
+    assert f"users/u1/projects/{gone}/scenes/s1/image/deleted.jpg" in report["orphan_scene_keys"]
+    assert report["unreferenced"] == 0 and report["references"] == 2
+    assert report["orphaned"] == 1  # the object under the deleted project: its storage is still to be cleaned
+
+
+def test_an_orphan_scene_does_not_hide_a_live_scene_missing_the_same_key(services: Services) -> None:
+    seed = Seeder(services)
+    live = seed.project("p1")
+    seed.scene(ObjectId(), "s1", media="shared.jpg")
+    seed.scene(live, "s2", media="shared.jpg")
+
+    report = verify_storage(services)
+
+    assert report["ok"] is False and report["missing_keys"] == ["shared.jpg"]
+    assert (report["orphan_scenes"], report["orphan_scene_missing"]) == (1, 1)

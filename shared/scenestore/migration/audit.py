@@ -7,7 +7,11 @@ time, merged in code). Reported:
 - ``missing``: referenced keys with no object (the only finding that fails the check: ``ok`` is false);
 - ``legacy_referenced``: references still holding a legacy key (what a migration has left to do);
 - ``orphaned``: objects under ``users/{u}/projects/{p}/`` where project ``p`` of user ``u`` does not exist;
-- ``unreferenced``: objects no document references (left-overs, or uploads never completed).
+- ``unreferenced``: objects no document references (left-overs, or uploads never completed);
+- ``orphan_scenes``: scene documents whose project no longer exists (the app may keep them a while after a
+  project is deleted). They are reported apart and never fail the check: their references are counted as
+  ``orphan_scene_references`` (``orphan_scene_missing`` of them without an object), not as ``missing`` or
+  ``legacy_referenced``, and an object they point at is not ``unreferenced``.
 
 ``verify_storage`` returns plain JSON (counts plus the first keys of each kind) for a state machine's Choice.
 """
@@ -19,7 +23,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from scenestore.common import chunked, get_path
-from scenestore.db import IN_BATCH, PROJECTS, REFERENCE_FIELDS, id_candidates, project_owner
+from scenestore.db import IN_BATCH, PROJECTS, REFERENCE_FIELDS, SCENES, id_candidates, project_owner
 from scenestore.keys import is_legacy_key, owner_of
 
 if TYPE_CHECKING:
@@ -29,26 +33,67 @@ if TYPE_CHECKING:
 SAMPLE: Final = 20
 
 
-def _referenced(services: Services) -> Iterator[str]:
-    """Every referenced key in sorted order (duplicates kept), one index-backed stream per field."""
+def _referenced(services: Services, orphan_projects: set[str]) -> Iterator[tuple[str, bool]]:
+    """Every referenced key in sorted order (duplicates kept), one index-backed stream per field, each with
+    whether it comes from a scene whose project is gone (``orphan_projects``, see :func:`_orphan_scenes`)."""
     streams = []
     for collection, fields in REFERENCE_FIELDS.items():
+        scenes = collection == SCENES
         for field in fields:
-            cursor = (
-                services.db[collection]
-                .find({field: {"$gte": ""}}, {field: 1, "_id": 0})
-                .sort(field, 1)
-                .batch_size(1000)
-            )
-            streams.append(_values(cursor, field))
+            projection = {field: 1, "_id": 0, **({"project_id": 1} if scenes else {})}
+            cursor = services.db[collection].find({field: {"$gte": ""}}, projection).sort(field, 1).batch_size(1000)
+            streams.append(_values(cursor, field, orphan_projects if scenes else None))
     return heapq.merge(*streams)
 
 
-def _values(cursor: Any, field: str) -> Iterator[str]:
+def _values(cursor: Any, field: str, orphan_projects: set[str] | None) -> Iterator[tuple[str, bool]]:
     for doc in cursor:
         value = get_path(doc, field)
         if isinstance(value, str):
-            yield value
+            yield value, orphan_projects is not None and _project_ref(doc.get("project_id")) in orphan_projects
+
+
+def _project_ref(value: Any) -> str:
+    """A scene's ``project_id`` as the text a project's ``_id`` is matched by (``""`` when it has none)."""
+    return "" if value is None else str(value)
+
+
+def _orphan_scenes(services: Services) -> tuple[set[str], int, list[str]]:
+    """The ``project_id`` values of scenes whose project does not exist, how many scenes hold them, and the first
+    of those scenes' ids.
+
+    The scenes are read in ``project_id`` order from its index (projection only), so equal values are adjacent
+    and memory holds one value at a time plus the orphans; the projects are looked up a batch at a time.
+    """
+    orphans: set[str] = set()
+    scenes = 0
+
+    def check(batch: dict[str, int]) -> None:
+        nonlocal scenes
+        ids = [candidate for value in batch if value for candidate in id_candidates(value)]
+        found = {str(doc["_id"]) for doc in services.db[PROJECTS].find({"_id": {"$in": ids}}, {"_id": 1})}
+        for value, count in batch.items():
+            if value not in found:
+                orphans.add(value)
+                scenes += count
+
+    batch: dict[str, int] = {}
+    cursor = services.db[SCENES].find({}, {"project_id": 1, "_id": 0}).sort("project_id", 1).batch_size(1000)
+    for doc in cursor:
+        value = _project_ref(doc.get("project_id"))
+        if value not in batch and len(batch) >= IN_BATCH:
+            check(batch)
+            batch = {}
+        batch[value] = batch.get(value, 0) + 1
+    if batch:
+        check(batch)
+    sample: list[str] = []
+    if orphans:
+        first = sorted(orphans)[:IN_BATCH]
+        raw: list[Any] = [None, "", *(candidate for value in first if value for candidate in id_candidates(value))]
+        for doc in services.db[SCENES].find({"project_id": {"$in": raw}}, {"_id": 1}).limit(SAMPLE):
+            sample.append(str(doc["_id"]))
+    return orphans, scenes, sample
 
 
 def _objects(store: ObjectStore) -> Iterator[tuple[str, int]]:
@@ -77,25 +122,37 @@ def verify_storage(services: Services | None = None) -> dict[str, Any]:
 
         services = get_services()
     missing, legacy, unreferenced, orphaned = _Finding(), _Finding(), _Finding(), _Finding()
+    # References held by scenes whose project is gone: all of them, and those without an object.
+    orphan_refs, orphan_missing = _Finding(), _Finding()
     references = objects = total_bytes = 0
     owners: dict[tuple[str, str], _Finding] = {}
-    refs = _referenced(services)
+    orphan_projects, orphan_scenes, orphan_scene_ids = _orphan_scenes(services)
+
+    def referenced(ref: str, orphan: bool, exists: bool) -> None:
+        nonlocal references
+        if orphan:
+            orphan_refs.add(ref)
+            if not exists:
+                orphan_missing.add(ref)
+            return
+        references += 1
+        if not exists:
+            missing.add(ref)
+        if is_legacy_key(ref):
+            legacy.add(ref)
+
+    refs = _referenced(services, orphan_projects)
     ref = next(refs, None)
     for key, size in _objects(services.store):
         objects += 1
         total_bytes += size
-        while ref is not None and ref < key:
-            references += 1
-            missing.add(ref)
-            if is_legacy_key(ref):
-                legacy.add(ref)
+        while ref is not None and ref[0] < key:
+            referenced(*ref, exists=False)
             ref = next(refs, None)
         found = False
-        while ref is not None and ref == key:
-            references += 1
+        while ref is not None and ref[0] == key:
             found = True
-            if is_legacy_key(ref):
-                legacy.add(ref)
+            referenced(*ref, exists=True)
             ref = next(refs, None)
         if not found:
             unreferenced.add(key, size)
@@ -103,10 +160,7 @@ def verify_storage(services: Services | None = None) -> dict[str, Any]:
         if owner is not None:
             owners.setdefault(owner, _Finding()).add(key, size)
     while ref is not None:
-        references += 1
-        missing.add(ref)
-        if is_legacy_key(ref):
-            legacy.add(ref)
+        referenced(*ref, exists=False)
         ref = next(refs, None)
     for finding in _missing_projects(services, owners).values():
         orphaned.count += finding.count
@@ -128,6 +182,11 @@ def verify_storage(services: Services | None = None) -> dict[str, Any]:
         "unreferenced": unreferenced.count,
         "unreferenced_bytes": unreferenced.bytes,
         "unreferenced_keys": unreferenced.sample,
+        "orphan_scenes": orphan_scenes,
+        "orphan_scene_ids": orphan_scene_ids,
+        "orphan_scene_references": orphan_refs.count,
+        "orphan_scene_missing": orphan_missing.count,
+        "orphan_scene_keys": orphan_refs.sample,
     }
 
 
