@@ -310,6 +310,49 @@ def test_a_wrong_etag_is_400_and_the_upload_stays(api: Api, project: str) -> Non
     assert mp.complete(api, project, created["upload_id"], created["key"], sent).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "etag",
+    ["\u0000", "a\u000bb", '"d41d8cd98f00b204e9800998ecf8427e\u0000"', "<Part/>", '"' + "e" * 31 + '\u00e9"', '"abc'],
+    ids=["nul", "vertical-tab", "nul-after-digest", "xml", "non-ascii", "unbalanced-quote"],
+)
+def test_an_etag_that_is_not_a_hex_digest_is_400_before_any_store_call(api: Api, project: str, etag: str) -> None:
+    """Such an ETag went into the XML sent to the store, which botocore retried for seconds before a 500."""
+    import time
+
+    created = mp.create(api, project, MiB).json()  # one part
+    sent = mp.send_parts(api, project, created, video_bytes(MiB), [1])
+    calls: list[str] = []
+
+    def count(model: Any, **_kwargs: Any) -> None:
+        calls.append(model.name)
+
+    s3 = api.services.s3
+    s3.meta.events.register("before-call.s3", count)  # botocore's own hook: every S3 operation of this client
+    try:
+        started = time.monotonic()
+        response = mp.complete(api, project, created["upload_id"], created["key"], [{"PartNumber": 1, "ETag": etag}])
+        elapsed = time.monotonic() - started
+    finally:
+        s3.meta.events.unregister("before-call.s3", count)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "ETag of part 1" in response.json()["message"]
+    assert calls == [] and elapsed < 2.0
+    # the store is untouched: nothing assembled, the upload still open and completable
+    assert api.services.store.head(created["key"]) is None
+    assert api.services.store.multipart_upload_ids(created["key"]) == [created["upload_id"]]
+    assert mp.complete(api, project, created["upload_id"], created["key"], sent).status_code == 200
+
+
+@pytest.mark.parametrize("quoted", [True, False])
+def test_a_hex_etag_is_accepted_quoted_or_bare(api: Api, project: str, quoted: bool) -> None:
+    created = mp.create(api, project, MiB).json()
+    (sent,) = mp.send_parts(api, project, created, video_bytes(MiB), [1])
+    etag = sent["ETag"] if quoted else sent["ETag"].strip('"')
+    response = mp.complete(api, project, created["upload_id"], created["key"], [{"PartNumber": 1, "ETag": etag}])
+    assert response.status_code == 200, response.text
+
+
 def test_a_complete_of_10000_parts_is_read_past_the_16_kib_body_cap(api: Api, project: str) -> None:
     created = mp.create(api, project, SIZE).json()
     parts = [{"PartNumber": n, "ETag": f'"{n:032x}"'} for n in range(1, 10_001)]

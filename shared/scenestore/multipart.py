@@ -53,6 +53,9 @@ COMPLETED: Final = "completed"
 ABORTED: Final = "aborted"
 
 _PART_NUMBER: Final = re.compile(r"[1-9][0-9]{0,4}")
+#: A part's ETag as S3, R2 and browsers hand it over: a hex digest (MD5 is 32 digits), bare or in double quotes.
+#: Anything else (a control character, XML, a space) would go into the XML sent to the store unchecked.
+PART_ETAG: Final = re.compile(r'"[0-9A-Fa-f]{16,128}"|[0-9A-Fa-f]{16,128}')
 _NOT_FOUND: Final = "upload not found"
 
 
@@ -271,12 +274,17 @@ def abort_multipart(services: Services, user_id: str, project_id: str, upload_id
 
 
 def check_parts(parts: Sequence[tuple[int, str]], plan: PartPlan) -> list[tuple[int, str]]:
-    """Exactly the parts ``1..part_count``, each once, in ascending order (sorted here: S3 requires it).
+    """Exactly the parts ``1..part_count``, each once, in ascending order (sorted here: S3 requires it), each
+    with an ETag of :data:`PART_ETAG`'s shape: checked before any call to the store, so a malformed one is a
+    quick 400, never the store's error after its retries.
 
     Every part's length is signed, so all of them together are exactly the declared size; a completion that
     leaves a part out would store a different (shorter, spliced) file than the one declared.
     """
     numbers = [number for number, _etag in parts]
+    for number, etag in parts:
+        if not PART_ETAG.fullmatch(etag):
+            raise InvalidRequest(f"the ETag of part {number} is not a hex digest (bare or in double quotes)")
     if len(set(numbers)) != len(numbers):
         raise InvalidRequest("parts lists a PartNumber more than once")
     if sorted(numbers) != list(range(1, plan.part_count + 1)):
