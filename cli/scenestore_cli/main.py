@@ -34,6 +34,7 @@ COMMANDS: Final[dict[str, str]] = {
     "migrate": "migrate",
     "verify": "migrate",
     "ensure-indexes": "indexes",
+    "preflight": "preflight",
 }
 #: Command modules, each exposing ``commands: list[click.Command]``.
 COMMAND_MODULES: Final = tuple(dict.fromkeys(COMMANDS.values()))

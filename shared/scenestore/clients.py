@@ -38,24 +38,25 @@ def s3_pool_size(settings: Settings) -> int:
 
 
 def make_s3_client(settings: Settings, *, max_pool_connections: int | None = None, **overrides: Any) -> S3Client:
-    """The configured client; the pool is ``s3_pool_size(settings)`` unless a caller sizes its own."""
+    """The configured client; the pool is ``s3_pool_size(settings)`` unless a caller sizes its own, and any
+    ``Config`` option in ``overrides`` replaces the default one."""
     import boto3
     import botocore.session
     from botocore.config import Config
 
-    config = Config(
-        region_name=settings.s3_region,
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        retries={"mode": "standard", "max_attempts": 8},
-        max_pool_connections=max_pool_connections or s3_pool_size(settings),
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        connect_timeout=5,
-        read_timeout=60,
-        tcp_keepalive=True,
-        **overrides,
-    )
+    options: dict[str, Any] = {
+        "region_name": settings.s3_region,
+        "signature_version": "s3v4",
+        "s3": {"addressing_style": "path"},
+        "retries": {"mode": "standard", "max_attempts": 8},
+        "max_pool_connections": max_pool_connections or s3_pool_size(settings),
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "tcp_keepalive": True,
+    }
+    config = Config(**{**options, **overrides})  # an override replaces a default (preflight's shorter timeouts)
     core = botocore.session.Session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     session = boto3.session.Session(
