@@ -48,13 +48,16 @@ class ReportParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
         self.tags.append((tag, attributes))
-        if tag == "svg":
+        if "chart" in str(attributes.get("class", "")).split():
             self._chart = attributes["id"]
             self.charts[str(self._chart)] = []
         elif tag == "rect" and self._chart is not None:
             self.charts[self._chart].append(
                 {
                     "label": attributes["data-label"],
+                    "name": attributes["data-name"],
+                    "tone": attributes.get("data-tone"),
+                    "fill": attributes["fill"],
                     "value": int(str(attributes["data-value"])),
                     "objects": int(str(attributes["data-objects"])) if "data-objects" in attributes else None,
                     "rest": "rest" in str(attributes["class"]).split(),
@@ -68,9 +71,7 @@ class ReportParser(HTMLParser):
             self._in_item = True
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "svg":
-            self._chart = None
-        elif tag == "ul":
+        if tag == "ul":
             self._list = None
         elif tag == "li":
             self._in_item = False
@@ -89,7 +90,7 @@ def parse(html: str) -> ReportParser:
 
 def run_with_html(command: Any, args: list[str], path: Path) -> tuple[int, dict[str, Any], str]:
     result = CliRunner().invoke(command, [*args, "--json", "--html", str(path)], catch_exceptions=False)
-    return result.exit_code, json.loads(result.output), path.read_text(encoding="utf-8")
+    return result.exit_code, json.loads(result.stdout), path.read_text(encoding="utf-8")
 
 
 def assert_self_contained(html: str) -> None:
@@ -150,7 +151,7 @@ def test_usage_html_has_the_figures_of_json(services: Services, tmp_path: Path) 
     assert len(report["users"]) > TOP  # so the rest bar is exercised
     check_top_chart(charts["users"], user_figures(report), TOP)
     check_top_chart(charts["projects"], project_figures(report), TOP)
-    assert {bar["label"]: bar["value"] for bar in charts["kinds"]} == {
+    assert {bar["name"]: bar["value"] for bar in charts["kinds"]} == {
         kind: tally["objects"] for kind, tally in report["kinds"].items()
     }
     layout, legacy = charts["layout"]
@@ -167,15 +168,35 @@ def test_usage_html_for_one_user(services: Services, tmp_path: Path) -> None:
     check_top_chart(charts["users"], user_figures(report), TOP)
     assert [bar["label"] for bar in charts["users"]] == ["u01"]
     assert charts["layout"][1]["value"] == report["legacy"]["bytes"] > 0  # legacy objects u01's documents reference
-    assert "referenced legacy objects are missing" in html
+    assert "Missing: 1 referenced legacy object." in html
 
 
-def test_an_unwritable_html_path_is_one_clean_error(services: Services, tmp_path: Path) -> None:
-    target = tmp_path / "no-such-dir" / "usage.html"
-    result = CliRunner().invoke(usage_command, ["--html", str(target)])
-    assert result.exit_code == 1
-    assert "usage.html" in result.output and "Traceback" not in result.output
-    assert not isinstance(result.exception, OSError)
+@pytest.mark.parametrize("command", [usage_command, verify_command], ids=["usage", "verify"])
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_an_unwritable_html_path_is_bad_usage_before_any_work(
+    services: Services, tmp_path: Path, command: Any, as_json: bool
+) -> None:
+    """A folder that does not exist, or a file where the folder should be: exit 2, one line naming the path,
+    and the command does none of its work (nothing listed, nothing printed as a result)."""
+    (tmp_path / "a-file").write_text("x")
+    for target in (tmp_path / "no-such-dir" / "report.html", tmp_path / "a-file" / "report.html"):
+        result = CliRunner().invoke(command, [*(["--json"] if as_json else []), "--html", str(target)])
+        assert result.exit_code == 2, result.output
+        assert str(target) in result.output and "Traceback" not in result.output
+        assert not target.exists()
+        if as_json:
+            assert json.loads(result.stdout)["error"] == "usage"
+        else:
+            assert result.stdout == "" and "objects" not in result.output
+
+
+@pytest.mark.parametrize("command", [usage_command, verify_command], ids=["usage", "verify"])
+def test_html_says_where_the_report_was_written(services: Services, tmp_path: Path, command: Any) -> None:
+    target = tmp_path / "report.html"
+    result = CliRunner().invoke(command, ["--json", "--html", str(target)], catch_exceptions=False)
+    assert f"HTML report written to {target.resolve()}" in result.stderr
+    json.loads(result.stdout)  # stdout is still one JSON document
+    assert target.read_text(encoding="utf-8").startswith("<!doctype html>")
 
 
 def test_the_page_renders_from_the_report_alone() -> None:
@@ -204,7 +225,9 @@ def test_verify_html_has_the_findings_and_keys_of_json(services: Services, tmp_p
     assert exit_code == 1  # a referenced object is missing
     page = parse(html)
     findings = ("missing", "legacy_referenced", "orphaned", "unreferenced")
-    assert {bar["label"]: bar["value"] for bar in page.charts["findings"]} == {name: result[name] for name in findings}
+    assert {bar["name"]: bar["value"] for bar in page.charts["findings"]} == {
+        name: result[name] for name in (*findings, "orphan_scenes")
+    }
     assert all(result[name] > 0 for name in findings)  # the seed exercises every finding
     lists = {"missing": "missing_keys", "legacy_referenced": "legacy_keys", "orphaned": "orphaned_keys"}
     lists["unreferenced"] = "unreferenced_keys"
@@ -234,5 +257,41 @@ def test_verify_html_says_when_it_lists_only_a_sample() -> None:
     }
     html = audit_html(result)
     assert "The first 20 of 40 keys" in html
+    assert "0 keys: none found" in html  # a finding with nothing in it, in words (and grey)
     assert parse(html).keys == {"unreferenced": result["unreferenced_keys"]}
     assert 'data-ok="true"' in html
+
+
+def test_verify_bars_are_coloured_by_meaning_and_say_it_in_words(services: Services, tmp_path: Path) -> None:
+    """In a failed audit the failing bar is red and says it fails the audit; the harmless ones are green and say
+    they do not; labels are words, not field names."""
+    seed_report_data(services)
+    _, result, html = run_with_html(verify_command, [], tmp_path / "verify.html")
+    bars = {bar["name"]: bar for bar in parse(html).charts["findings"]}
+    assert result["ok"] is False
+    assert (bars["missing"]["tone"], bars["missing"]["fill"]) == ("fail", "#cf222e")
+    assert (bars["unreferenced"]["tone"], bars["unreferenced"]["fill"]) == ("ok", "#1a7f37")
+    assert bars["legacy_referenced"]["tone"] == "warn"
+    assert "_" not in "".join(bar["label"] for bar in bars.values())
+    assert f"{result['missing']} key: fails the audit" in html or f"{result['missing']} keys: fails the audit" in html
+    assert "harmless, does not fail the audit" in html
+
+
+def test_usage_labels_are_words_and_legacy_is_told_apart() -> None:
+    report = {
+        "bucket": "b",
+        "user_id": None,
+        "users": [],
+        "legacy": {"objects": 1, "bytes": 5, "scope": "bucket"},
+        "layout": {"objects": 0, "bytes": 0},
+        "kinds": {"image": {"objects": 1, "bytes": 3}, "output": {"objects": 1, "bytes": 2}},
+        "total": {"objects": 1, "bytes": 5},
+    }
+    html = usage_html(report)
+    charts = parse(html).charts
+    assert [bar["label"] for bar in charts["kinds"]] == ["Images", "Finished videos"]
+    assert [(bar["label"], bar["tone"]) for bar in charts["layout"]] == [
+        ("Layout keys (users/)", "ok"),
+        ("Legacy keys", "warn"),
+    ]
+    assert "still to migrate" in html and "1 object, " in html and "1 objects" not in html

@@ -183,6 +183,12 @@ def quiet_library_warnings() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
+def counted(number: int | None, noun: str, plural: str | None = None) -> str:
+    """``1 object``, ``2 objects``, ``1,000 objects`` (``plural`` when adding an ``s`` is wrong)."""
+    amount = f"{number:,}" if isinstance(number, int) else str(number)
+    return f"{amount} {noun if number == 1 else (plural or noun + 's')}"
+
+
 def progress_enabled(as_json: bool) -> bool:
     """A progress bar only on an interactive terminal and never with ``--json``."""
     return not as_json and sys.stderr.isatty()

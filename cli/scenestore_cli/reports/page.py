@@ -11,19 +11,33 @@ from typing import Final
 #: Nothing may be fetched when the page is viewed: styles are inline, charts are SVG, there is no script.
 CONTENT_SECURITY_POLICY: Final = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE: Final = """
+*, *::before, *::after { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 820px;
-       color: #1f2328; padding: 0 1rem; }
+       color: #1f2328; padding: 0 1rem; overflow-wrap: anywhere; }
 h1 { font-size: 1.5rem; margin-bottom: .25rem; }
 h2 { font-size: 1.1rem; margin: 2rem 0 .5rem; }
 .meta { color: #59636e; margin-top: 0; }
-.chart text { font: 12px system-ui, sans-serif; fill: #1f2328; }
-table { border-collapse: collapse; }
-td, th { padding: .15rem .75rem .15rem 0; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.chart .row { display: grid; grid-template-columns: minmax(6rem, 14rem) minmax(0, 1fr) minmax(6rem, 12rem);
+              gap: .25rem .75rem; align-items: center; margin: .35rem 0; }
+.chart .label { text-align: right; }
+.chart svg.track { display: block; width: 100%; height: 18px; }
+.chart .figure { font-variant-numeric: tabular-nums; }
+.chart .row .tone { font-weight: 600; }
 .status { display: inline-block; padding: .1rem .6rem; border-radius: .3rem; color: #fff; font-weight: 600; }
 .status.ok { background: #1a7f37; } .status.failed { background: #cf222e; }
-ul.keys { font: 12px ui-monospace, monospace; padding-left: 1.2rem; }
+.tone-fail { color: #cf222e; } .tone-warn { color: #9a6700; } .tone-ok { color: #1a7f37; }
+ul.keys { font: 12px ui-monospace, monospace; padding-left: 1.2rem; overflow-wrap: anywhere; }
+ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
+ul.legend .swatch { display: inline-block; width: .8rem; height: .8rem; border-radius: .15rem;
+                    vertical-align: -.1rem; margin-right: .3rem; }
+.swatch.fail { background: #cf222e; } .swatch.warn { background: #bf8700; } .swatch.ok { background: #1a7f37; }
+.swatch.neutral { background: #8a8f98; }
 .note { color: #59636e; }
+@media (max-width: 600px) {
+  body { margin: 1rem auto; }
+  .chart .row { grid-template-columns: minmax(0, 1fr); gap: .1rem; margin: .6rem 0; }
+  .chart .label { text-align: left; font-weight: 600; }
+}
 """
 
 
@@ -42,11 +56,6 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def counted(number: int | None, noun: str) -> str:
-    """``1 object``, ``2 objects``."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def render_page(title: str, subtitle: str, sections: Sequence[Section], *, now: datetime | None = None) -> str:

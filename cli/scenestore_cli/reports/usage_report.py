@@ -10,8 +10,9 @@ from collections.abc import Callable
 from html import escape
 from typing import Any, Final
 
-from scenestore_cli.reports.page import Section, counted, human_bytes, render_page
-from scenestore_cli.reports.svg import Bar, bar_chart, top_with_rest
+from scenestore_cli.common import counted
+from scenestore_cli.reports.page import Section, human_bytes, render_page
+from scenestore_cli.reports.svg import Bar, Tone, bar_chart, top_with_rest
 
 TOP: Final = 10
 
@@ -20,9 +21,9 @@ def _bytes_and_objects(bar: Bar) -> str:
     return f"{human_bytes(bar.value)} in {counted(bar.objects, 'object')}"
 
 
-def _objects_and_bytes(bytes_by_label: dict[str, int]) -> Callable[[Bar], str]:
+def _objects_and_bytes(bytes_by_name: dict[str, int]) -> Callable[[Bar], str]:
     def describe(bar: Bar) -> str:
-        return f"{counted(bar.value, 'object')}, {human_bytes(bytes_by_label[bar.label])}"
+        return f"{counted(bar.value, 'object')}, {human_bytes(bytes_by_name[str(bar.name)])}"
 
     return describe
 
@@ -41,15 +42,36 @@ def project_bars(report: dict[str, Any], top: int = TOP) -> list[Bar]:
     return top_with_rest(projects, top, "project")
 
 
+#: A kind's label on the page (``--json`` and ``data-name`` keep the kind itself).
+KIND_LABELS: Final = {
+    "image": "Images",
+    "video": "Videos",
+    "audio": "Audio",
+    "output": "Finished videos",
+    "other": "Other files under users/",
+}
+
+
 def kind_bars(report: dict[str, Any]) -> list[Bar]:
-    return [Bar(kind, tally["objects"]) for kind, tally in report["kinds"].items()]
+    return [
+        Bar(KIND_LABELS.get(kind, kind.replace("_", " ").capitalize()), tally["objects"], name=kind)
+        for kind, tally in report["kinds"].items()
+    ]
 
 
 def layout_bars(report: dict[str, Any]) -> list[Bar]:
+    """Keys in the layout (green: where they belong) against legacy keys (amber: the migration's work left)."""
     return [
-        Bar("layout (users/)", report["layout"]["bytes"], report["layout"]["objects"]),
-        Bar("legacy", report["legacy"]["bytes"], report["legacy"]["objects"]),
+        Bar(
+            "Layout keys (users/)", report["layout"]["bytes"], report["layout"]["objects"], name="layout", tone=Tone.OK
+        ),
+        Bar("Legacy keys", report["legacy"]["bytes"], report["legacy"]["objects"], name="legacy", tone=Tone.WARN),
     ]
+
+
+def _layout_words(bar: Bar) -> str:
+    meaning = "in place" if bar.name == "layout" else "still to migrate"
+    return f"{_bytes_and_objects(bar)}: {meaning}" if bar.value or bar.objects else _bytes_and_objects(bar)
 
 
 def _legacy_note(report: dict[str, Any]) -> str:
@@ -60,7 +82,7 @@ def _legacy_note(report: dict[str, Any]) -> str:
         "reference."
     )
     missing = report["legacy"].get("missing")
-    return note + (f" {missing} referenced legacy objects are missing." if missing else "")
+    return note + (f" Missing: {counted(missing, 'referenced legacy object')}." if missing else "")
 
 
 def usage_html(report: dict[str, Any], *, top: int = TOP) -> str:
@@ -87,9 +109,10 @@ def usage_html(report: dict[str, Any], *, top: int = TOP) -> str:
         ),
         Section(
             "Legacy against layout keys (bytes)",
-            bar_chart("layout", layout_bars(report), _bytes_and_objects) + f'<p class="note">{escape(legacy_note)}</p>',
+            bar_chart("layout", layout_bars(report), _layout_words) + f'<p class="note">{escape(legacy_note)}</p>',
             "legacy-layout",
         ),
     ]
-    subtitle = f"bucket {report['bucket']}, {scope}: {total['objects']} objects, {human_bytes(total['bytes'])} listed"
+    listed = f"{counted(total['objects'], 'object')}, {human_bytes(total['bytes'])} listed"
+    subtitle = f"bucket {report['bucket']}, {scope}: {listed}"
     return render_page("scenestore usage", subtitle, sections)
