@@ -7,6 +7,10 @@ Media tokens (contract section 4) are the service's own: HS256 with ``settings.m
 identity provider's key, marked by the ``kid`` header ``MEDIA_KEY_ID`` so verification picks that key, and
 living ``settings.media_token_ttl`` seconds (at most 15 minutes). A token claiming ``scope: media`` that was
 not signed with the media key is refused, so a bearer token can never pass for a media token or back.
+
+Every claim is checked for type and shape (:class:`Claims`) before anything reads it, for both kinds: PyJWT reads
+``exp``/``iat``/``nbf`` with ``int(...)``, so ``"exp": "1999999999"`` would pass and ``"iat": "0"`` would reach
+arithmetic; a claim of the wrong type or shape is 401, never a 500.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import time
 import warnings
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Final
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scenestore.errors import Unauthorized
 from scenestore.keys import validate_id
@@ -31,6 +37,39 @@ MEDIA_SCOPE: Final = "media"
 MEDIA_TOKEN_TTL: Final = 300
 #: ``kid`` header of media tokens: selects the media key at verification (JWKS key ids never take this form).
 MEDIA_KEY_ID: Final = "scenestore-media"
+#: The last second of year 9999: a NumericDate beyond it is not a date any issuer meant.
+MAX_NUMERIC_DATE: Final = 253_402_300_799
+
+#: RFC 7519's NumericDate: a JSON number (whole or not) of seconds since the epoch; never a string, a boolean,
+#: ``Infinity``/``NaN`` (Python's JSON parser reads them) or a negative number.
+NumericDate = Annotated[float, Field(ge=0, le=MAX_NUMERIC_DATE, allow_inf_nan=False)]
+
+
+class Claims(BaseModel):
+    """The types of the claims this service reads (RFC 7519 section 4.1, plus ``scope``); any other claim an
+    identity provider adds passes untouched. A claim may be absent where allowed, never ``null``."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    sub: str
+    exp: NumericDate
+    iat: NumericDate | None = None
+    nbf: NumericDate | None = None
+    iss: str | None = None
+    aud: str | list[str] | None = None
+    jti: str | None = None
+    scope: str | list[str] | None = None
+    """``media`` on a media token; an identity provider's OAuth scopes (a string or a list) otherwise."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present_means_not_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(name for name in cls.model_fields if name in data and data[name] is None)
+            if nulls:
+                raise ValueError(f"claim {nulls[0]} is null")
+        return data
+
 
 # PyJWT warns on every encode/decode when an HS256 secret is shorter than 32 bytes, which the documented dev
 # default (``dev-secret-change-me``) is. The warning is noise on the local stack and in tests; production uses
@@ -71,6 +110,7 @@ def verify_token(settings: Settings, token: str) -> dict[str, Any]:
         media = jwt.get_unverified_header(token).get("kid") == MEDIA_KEY_ID
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid bearer token: {type(exc).__name__}") from None
+    check_claim_shapes(token, "media token" if media else "bearer token")
     if media:
         return _verified_media_claims(settings, token)
     claims = _verified_bearer_claims(settings, token)
@@ -85,6 +125,32 @@ def verify_media_token(settings: Settings, token: str) -> dict[str, Any]:
     if not is_media_token(claims):
         raise Unauthorized("a token in the URL must be a media token (POST /media-token)")
     return claims
+
+
+def check_claim_shapes(token: str, what: str) -> None:
+    """``Unauthorized`` unless every claim of ``token`` has its type and shape (:class:`Claims`).
+
+    Run on the still unverified payload, before PyJWT's own checks, which would accept a numeric string (``int``)
+    and fail with an uncaught ``OverflowError`` on ``Infinity``. Nothing is trusted here, only refused: the
+    signature and the times are checked next, as before.
+    """
+    import jwt
+
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid {what}: {type(exc).__name__}") from None
+    try:
+        Claims.model_validate(unverified)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if not first.get("loc"):
+            problem = str(first["msg"]).removeprefix("Value error, ")
+        elif first["type"] == "missing":
+            problem = f"claim {first['loc'][0]} is missing"
+        else:
+            problem = f"claim {first['loc'][0]} has the wrong type or shape"
+        raise Unauthorized(f"invalid {what}: {problem}") from None
 
 
 def _verified_bearer_claims(settings: Settings, token: str) -> dict[str, Any]:
