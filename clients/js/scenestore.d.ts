@@ -93,12 +93,15 @@ export interface MultipartHandle {
   expiresAt?: string;
 }
 
-/** A part's state: `held` (in the bucket already, on resume), `sending`, `retrying` (with the wait), `done`. */
+/**
+ * A part's state: `held` (in the bucket already, on resume), `sending`, `retrying` (with the wait), `done`, or
+ * `failed` (its last attempt failed, with the `error`; a part in flight when another failed may end so too).
+ */
 export interface PartEvent {
   partNumber: number;
   partCount: number;
   size: number;
-  state: "held" | "sending" | "retrying" | "done";
+  state: "held" | "sending" | "retrying" | "done" | "failed";
   attempt?: number;
   delayMs?: number;
   error?: ScenestoreError;
@@ -213,17 +216,28 @@ export declare function createClient(options: ClientOptions): ScenestoreClient;
 /**
  * Every failure: `code` is the API's `error` (`invalid_request`, `invalid_id`, `invalid_filename`,
  * `unauthorized`, `not_found`, `too_large`, `unsupported_type`, `internal`) or a client-side one
- * (`network_error`, `upload_failed`, `invalid_response`, `http_<status>`); `status` is 0 without a response.
- * An abort rejects with the signal's reason (an `AbortError`), not with this class.
+ * (`network_error`, `upload_failed`, `cors_refused`, `cors_etag_hidden`, `invalid_response`, `http_<status>`);
+ * `status` is 0 without a response. An abort rejects with the signal's reason (an `AbortError`), not with this class.
+ * `cors_refused`: the bucket's CORS rule does not allow this page's origin (its preflight failed);
+ * `cors_etag_hidden`: the rule does not expose `ETag`. Neither is retried nor resumable: the client aborts the
+ * multipart upload it started and leaves `upload` unset.
  */
 export declare class ScenestoreError extends Error {
   constructor(code: string, message: string, status?: number, body?: unknown);
   readonly code: string;
   readonly status: number;
   readonly body: unknown;
+  /** For a `network_error`: the runtime's own error (Node's fetch: a TypeError whose `cause` has the `code`). */
+  cause?: unknown;
   /** Set when a multipart upload was interrupted: pass it as `upload(file, { resume })` to send the rest. */
   upload?: MultipartHandle;
 }
+
+/**
+ * Why `url` could not be reached, in words: its host and the runtime's cause (`ECONNREFUSED`, DNS, TLS) when it
+ * gives one. The message of every `network_error` ends with it.
+ */
+export declare function describeNetworkError(url: string, error: unknown): string;
 
 /** 64 MiB: files above it go up in parts unless `multipartThreshold` says otherwise. */
 export declare const DEFAULT_MULTIPART_THRESHOLD: number;

@@ -57,10 +57,99 @@ export class ScenestoreError extends Error {
   }
 }
 
+/**
+ * Client codes of failures that no retry or resume can fix: the bucket's CORS rule refuses this page's origin
+ * (`cors_refused`), or hides the `ETag` a multipart upload needs (`cors_etag_hidden`). The bucket's rule must change.
+ */
+const CORS_CODES = Object.freeze(["cors_refused", "cors_etag_hidden"]);
+
 /** Failures worth another try: no response at all, a timeout, throttling, or a server-side error. */
 function isRetryable(error) {
-  if (!(error instanceof ScenestoreError)) return false;
+  if (!(error instanceof ScenestoreError) || CORS_CODES.includes(error.code)) return false;
   return error.status === 0 || error.status === 408 || error.status === 429 || error.status >= 500;
+}
+
+/** Node's names for why a connection failed (the `code` of fetch's `cause`), in words. */
+const NETWORK_CAUSES = Object.freeze({
+  ECONNREFUSED: "connection refused: nothing listens there (is the server running, the port right?)",
+  ECONNRESET: "the connection was reset",
+  ENOTFOUND: "DNS: no such host",
+  EAI_AGAIN: "DNS: the lookup failed for now (no resolver answered)",
+  ETIMEDOUT: "timed out connecting",
+  UND_ERR_CONNECT_TIMEOUT: "timed out connecting",
+  EHOSTUNREACH: "the host is unreachable",
+  ENETUNREACH: "the network is unreachable",
+  UND_ERR_SOCKET: "the connection closed before the answer",
+});
+
+/** The innermost `cause` of a fetch failure (Node: TypeError "fetch failed" -> Error with a `code`). */
+function rootCause(error) {
+  let cause = error;
+  for (let depth = 0; cause && cause.cause && depth < 5; depth += 1) cause = cause.cause;
+  if (cause && !cause.code && Array.isArray(cause.errors) && cause.errors.length) cause = cause.errors[0];
+  return cause === error ? undefined : cause;
+}
+
+/**
+ * Why `url` could not be reached, for a person: its host and the cause when the runtime gives one (Node does:
+ * `ECONNREFUSED`, DNS, TLS); a browser says only "Failed to fetch", so its message says what that can mean.
+ */
+export function describeNetworkError(url, error) {
+  let host = String(url);
+  try {
+    host = new URL(url).host;
+  } catch {
+    // not a URL: name it as it is
+  }
+  const cause = rootCause(error);
+  const code = cause && typeof cause.code === "string" ? cause.code : "";
+  const text = String((cause && cause.message) || "").split("\n")[0].trim();
+  let why;
+  if (code && NETWORK_CAUSES[code]) why = `${code}: ${NETWORK_CAUSES[code]}`;
+  else if (/^(ERR_(SSL|TLS)_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|EPROTO)/.test(code) || /SSL|TLS|certificate/i.test(text)) {
+    why = `TLS: ${code || "handshake failed"}${text && !text.includes(code) ? ` (${text})` : ""}`;
+  } else if (code || text) why = [code, text].filter(Boolean).join(": ");
+  else why = `${(error && error.message) || "no response"} (no answer: the network, or a CORS rule that does not allow this page)`;
+  return `cannot reach ${host}: ${why}`;
+}
+
+/** How long each CORS probe may take (ms): a store that does not answer in time is unreachable, not refusing. */
+const CORS_PROBE_MS = 5000;
+
+function timeoutSignal(ms) {
+  return typeof AbortSignal !== "undefined" && typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(ms) : undefined;
+}
+
+function hostOf(url) {
+  try {
+    return new URL(url).host;
+  } catch {
+    return String(url);
+  }
+}
+
+/** The bucket's CORS rule refused this page's origin (its preflight failed): no retry or resume can help. */
+function corsRefused(url) {
+  const origin = globalThis.location.origin;
+  let store = hostOf(url);
+  try {
+    store = new URL(url).origin;
+  } catch {
+    // keep the host
+  }
+  return new ScenestoreError(
+    "cors_refused",
+    `the bucket's CORS rule does not allow this page's origin (${origin}) to upload to ${store}: add ${origin} to ` +
+      "the rule's AllowedOrigins, with PUT in AllowedMethods and Content-Type in AllowedHeaders",
+    0,
+  );
+}
+
+/** A `network_error` for a request to `url` that got no response; the runtime's error stays as `cause`. */
+function networkError(what, url, error) {
+  const wrapped = new ScenestoreError("network_error", `${what} failed: ${describeNetworkError(url, error)}`, 0);
+  wrapped.cause = error;
+  return wrapped;
 }
 
 /** Resolve after `ms`, or reject with the signal's reason as soon as it aborts. */
@@ -226,7 +315,7 @@ export function createClient(options) {
       });
     } catch (error) {
       if (isAbort(error)) throw error;
-      throw new ScenestoreError("network_error", `${method} ${path} failed: ${error && error.message}`, 0);
+      throw networkError(`${method} ${path}`, url, error);
     }
     const text = await response.text();
     let data;
@@ -316,15 +405,60 @@ export function createClient(options) {
     return putWithFetch(target, file, headers, progress, signal);
   }
 
+  /**
+   * After a PUT to the bucket that got no answer and sent no byte: did the bucket's CORS rule refuse it (a failed
+   * preflight) rather than the network lose it? A browser tells the two apart to nobody (both are a bare network
+   * error), so ask the store again with two read-only GETs of the same URL: `no-cors` gets an opaque answer
+   * whenever the store is reachable, `cors` is refused when the rule does not allow this page's origin.
+   * Reachable but refused is the CORS rule. Outside a browser (no `location`), or same-origin, there is no CORS.
+   */
+  async function refusedByCors(url) {
+    const here = globalThis.location && globalThis.location.origin;
+    if (!here || here === "null") return false;
+    let there;
+    try {
+      there = new URL(url, here).origin;
+    } catch {
+      return false;
+    }
+    if (there === here) return false;
+    const probe = (mode) =>
+      fetchImpl(url, { method: "GET", mode, cache: "no-store", credentials: "omit", signal: timeoutSignal(CORS_PROBE_MS) });
+    try {
+      await probe("no-cors");
+    } catch {
+      return false; // the store is unreachable: a network failure, not a CORS one
+    }
+    try {
+      await probe("cors");
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  /** The error for a PUT that got no answer: `cors_refused` when the probe says so, else `network_error`. */
+  async function storageFailure(url, sentBytes, error) {
+    if (sentBytes === 0 && (await refusedByCors(url))) return corsRefused(url);
+    if (error) return networkError(`the upload to storage (${hostOf(url)})`, url, error);
+    const lost = sentBytes > 0 ? `the connection was lost after ${sentBytes} bytes` : "no answer (the network)";
+    return new ScenestoreError("network_error", `the upload to storage failed: ${hostOf(url)}: ${lost}`, 0);
+  }
+
   function putWithXhr(target, file, headers, progress, signal) {
     return new Promise((resolve, reject) => {
       if (signal && signal.aborted) return reject(abortReason(signal));
       const xhr = new Xhr();
       const onAbort = () => xhr.abort();
       const done = () => signal && signal.removeEventListener("abort", onAbort);
+      /** The most bytes the browser reported sent: 0 when the request never left (a failed CORS preflight). */
+      let sentBytes = 0;
       xhr.open(target.method || "PUT", target.url);
       for (const [name, value] of headers) xhr.setRequestHeader(name, value);
-      xhr.upload.onprogress = (event) => progress(event.loaded);
+      xhr.upload.onprogress = (event) => {
+        sentBytes = Math.max(sentBytes, event.loaded);
+        progress(event.loaded);
+      };
       xhr.onload = () => {
         done();
         if (xhr.status >= 200 && xhr.status < 300) {
@@ -337,7 +471,7 @@ export function createClient(options) {
       };
       xhr.onerror = () => {
         done();
-        reject(new ScenestoreError("network_error", "the upload to storage failed (network or CORS)", 0));
+        storageFailure(target.url, sentBytes).then(reject, reject);
       };
       xhr.onabort = () => {
         done();
@@ -366,7 +500,7 @@ export function createClient(options) {
       });
     } catch (error) {
       if (isAbort(error)) throw error;
-      throw new ScenestoreError("network_error", `the upload to storage failed: ${error && error.message}`, 0);
+      throw await storageFailure(target.url, 0, error); // fetch reports no upload progress: a probe decides
     }
     const text = await response.text();
     if (!response.ok) {
@@ -493,7 +627,12 @@ export function createClient(options) {
           { delays, signal, onRetry },
         );
         if (!etag) {
-          throw new ScenestoreError("upload_failed", "storage sent no ETag: its CORS rule must expose ETag", 0);
+          throw new ScenestoreError(
+            "cors_etag_hidden",
+            "the bucket's CORS rule does not expose the ETag header (ExposeHeaders: [\"ETag\"]): the part went up, " +
+              "but the browser may not read its ETag, and a multipart upload cannot complete without it",
+            0,
+          );
         }
         etags.set(n, etag);
         partEvent(n, "done");
@@ -504,6 +643,7 @@ export function createClient(options) {
           try {
             await sendPart(n);
           } catch (error) {
+            if (!isAbort(error)) partEvent(n, "failed", { error });
             failure ||= error;
           }
         }
@@ -518,6 +658,11 @@ export function createClient(options) {
         // Best effort, retried: what still escapes (the API unreachable) the bucket's lifecycle rule removes.
         await withRetries(() => abortMultipart(handle), { delays }).catch(() => {});
         throw isAbort(error) ? error : abortReason(signal);
+      }
+      if (error instanceof ScenestoreError && CORS_CODES.includes(error.code)) {
+        // No resume can work until the bucket's rule changes: abort now rather than leave an upload open.
+        await withRetries(() => abortMultipart(handle), { delays }).catch(() => {});
+        throw error;
       }
       if (error instanceof ScenestoreError) error.upload = handle;
       throw error;

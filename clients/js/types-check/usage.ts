@@ -105,7 +105,7 @@ async function multipart(): Promise<void> {
   console.log(signed.url, signed.headers, done.key, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_RETRY_DELAYS[0]);
 }
 
-// @ts-expect-error a part event's state is one of four
+// @ts-expect-error a part event's state is one of five
 const badState: PartEvent["state"] = "paused";
 // @ts-expect-error completeMultipart needs each part's ETag
 big.completeMultipart({ projectId: "p", key: "k", uploadId: "u", partSize: 5, partCount: 1 }, [{ PartNumber: 1 }]);
