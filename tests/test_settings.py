@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from scenestore.settings import (
     DEFAULT_JWT_SECRET,
     DEFAULT_LIMITS,
     DEFAULT_MEDIA_TOKEN_SECRET,
+    PUBLISHED_TOKEN_KEYS,
     GiB,
     MiB,
     Settings,
@@ -341,6 +343,58 @@ def test_a_deployed_function_refuses_weak_token_keys(env: dict[str, str], variab
 def test_a_deployed_function_starts_with_real_token_keys(env: dict[str, str]) -> None:
     settings = Settings.from_env({**DEPLOYED, **env})
     assert settings.require_token_keys({**DEPLOYED, **env}) is settings
+
+
+@pytest.mark.parametrize("published", sorted(PUBLISHED_TOKEN_KEYS))
+@pytest.mark.parametrize("variable", ["SCENESTORE_JWT_SECRET", "SCENESTORE_MEDIA_TOKEN_SECRET"])
+def test_a_deployed_function_refuses_a_published_key_as_either_key(published: str, variable: str) -> None:
+    """``dev-media-token-secret-change-me`` is 32 bytes: long enough, and printed in the contract for anyone."""
+    other = "SCENESTORE_MEDIA_TOKEN_SECRET" if variable == "SCENESTORE_JWT_SECRET" else "SCENESTORE_JWT_SECRET"
+    env = {variable: published, other: "o" * 32}
+    settings = Settings.from_env({**DEPLOYED, **env})
+    with pytest.raises(ConfigError) as info:
+        settings.require_token_keys({**DEPLOYED, **env})
+    assert info.value.message.startswith(f"{variable}: a deployed function needs "), info.value.message
+    assert published not in info.value.message
+    settings.require_token_keys(env)  # locally it is the default, as documented
+
+
+@pytest.mark.parametrize("url", ["http://auth.example.com/jwks", "HTTP://auth.example.com/jwks"])
+def test_a_deployed_function_refuses_a_jwks_url_that_is_not_https(url: str) -> None:
+    env = {"SCENESTORE_JWT_JWKS_URL": url, "SCENESTORE_MEDIA_TOKEN_SECRET": STRONG_MEDIA}
+    settings = Settings.from_env({**DEPLOYED, **env})
+    with pytest.raises(ConfigError) as info:
+        settings.require_token_keys({**DEPLOYED, **env})
+    assert info.value.message == "SCENESTORE_JWT_JWKS_URL: a deployed function needs an https:// URL"
+    settings.require_token_keys(env)  # the local stack and tests may serve a JWKS over plain HTTP
+
+
+def _key_values_printed_in(text: str) -> set[str]:
+    """Values shown for the two token keys: `backticked` on a line naming one, or ``VARIABLE=value`` / JSON."""
+    found: set[str] = set()
+    for line in text.splitlines():
+        if not any(variable in line for variable in _TOKEN_KEY_VARIABLES):
+            continue
+        for match in re.finditer(r"`([^`\s]{8,})`", line):
+            value = match.group(1)
+            if not value.startswith(("<", "$", "/", "SCENESTORE_", "AWS_", "http")) and not value.isdigit():
+                found.add(value)
+        assigned = r"""(?:SCENESTORE_JWT_SECRET|SCENESTORE_MEDIA_TOKEN_SECRET)["']?\s*[=:]\s*["']?([^\s"'<$`]{8,})"""
+        found.update(match.group(1) for match in re.finditer(assigned, line))
+    return found
+
+
+_TOKEN_KEY_VARIABLES = ("SCENESTORE_JWT_SECRET", "SCENESTORE_MEDIA_TOKEN_SECRET")
+
+
+def test_every_token_key_the_docs_print_is_one_a_deployed_function_refuses() -> None:
+    """A key added to the docs as an example must join ``PUBLISHED_TOKEN_KEYS``, or this fails."""
+    pages = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md", *sorted((ROOT / "clients").rglob("*.md"))]
+    printed = set().union(
+        *(_key_values_printed_in(page.read_text()) for page in pages if "node_modules" not in str(page))
+    )
+    assert {DEFAULT_JWT_SECRET, DEFAULT_MEDIA_TOKEN_SECRET} <= printed  # the scan does find what the contract shows
+    assert printed <= PUBLISHED_TOKEN_KEYS, printed - PUBLISHED_TOKEN_KEYS
 
 
 def _import_presign_app(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -44,6 +44,10 @@ DEFAULT_API_PORT: Final = 8000
 DEFAULT_JWT_SECRET: Final = "dev-secret-change-me"
 #: The local stack's media-token key: a different value from the JWT dev secret, so the two keys never mix.
 DEFAULT_MEDIA_TOKEN_SECRET: Final = "dev-media-token-secret-change-me"
+#: Every token key printed in this repository (the local stack's defaults, shown in docs/ and the contract): known
+#: to anyone who reads them, so a deployed function refuses each of them as either key, whatever its length.
+PUBLISHED_TOKEN_KEYS: Final = frozenset({DEFAULT_JWT_SECRET, DEFAULT_MEDIA_TOKEN_SECRET})
+_NOT_PUBLISHED: Final = "a key of its own, not one published in the docs"
 DEFAULT_S3_ENDPOINT: Final = f"http://127.0.0.1:{DEFAULT_S3_PORT}"
 DEFAULT_MONGODB_URI: Final = f"mongodb://127.0.0.1:{DEFAULT_MONGO_PORT}/"
 DEFAULT_ACCESS_KEY: Final = "scenestore-local"
@@ -386,19 +390,30 @@ class Settings(EnvSettings):
         """Refuse, in a deployed function, keys that exist for the local stack and tests only (contract section 3).
 
         Called at start-up by the function that verifies and mints tokens (presign): bearer tokens need the
-        identity provider's JWKS or an HS256 secret of at least 32 bytes; media tokens need the service's own key,
-        as long, from the deployed secret. Functions that never touch a token do not need these keys.
+        identity provider's JWKS, fetched over ``https://`` (a JWKS read over plain HTTP can be swapped on the
+        way, and with it every key), or an HS256 secret of at least 32 bytes; media tokens need the service's own
+        key, as long, from the deployed secret. A key published in this repository (:data:`PUBLISHED_TOKEN_KEYS`)
+        is refused as either key. Functions that never touch a token do not need these keys.
         """
         env = os.environ if environ is None else environ
         if not env.get(DEPLOYED_MARKER_VAR):
             return self
-        if not self.jwt_jwks_url and len(self.jwt_secret.encode()) < MIN_DEPLOYED_KEY_BYTES:
+        if self.jwt_jwks_url:
+            if urlsplit(self.jwt_jwks_url).scheme != "https":
+                raise ConfigError("SCENESTORE_JWT_JWKS_URL: a deployed function needs an https:// URL")
+        elif self.jwt_secret in PUBLISHED_TOKEN_KEYS:
+            raise ConfigError(
+                "SCENESTORE_JWT_SECRET: a deployed function needs a key of its own, not one published in the docs"
+            )
+        elif len(self.jwt_secret.encode()) < MIN_DEPLOYED_KEY_BYTES:
             raise ConfigError(
                 f"SCENESTORE_JWT_SECRET: a deployed function needs SCENESTORE_JWT_JWKS_URL or a secret of at least "
                 f"{MIN_DEPLOYED_KEY_BYTES} bytes"
             )
         secret = self.media_token_secret
-        if secret == DEFAULT_MEDIA_TOKEN_SECRET or len(secret.encode()) < MIN_DEPLOYED_KEY_BYTES:
+        if secret in PUBLISHED_TOKEN_KEYS:
+            raise ConfigError(f"SCENESTORE_MEDIA_TOKEN_SECRET: a deployed function needs {_NOT_PUBLISHED}")
+        if len(secret.encode()) < MIN_DEPLOYED_KEY_BYTES:
             raise ConfigError(
                 f"SCENESTORE_MEDIA_TOKEN_SECRET: a deployed function needs its own key of at least "
                 f"{MIN_DEPLOYED_KEY_BYTES} bytes in the runtime secret"
