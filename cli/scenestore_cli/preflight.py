@@ -145,16 +145,18 @@ def cleanup(run: Run) -> dict[str, Any]:
     from scenestore_cli.preflight_checks.s3 import remove_prefix
 
     problems = []
-    try:
-        drop_scratch(run)
-    except Exception as exc:
-        problems.append(f"the scratch collection {run.collection} ({_first_line(exc)})")
-    try:
-        left = remove_prefix(run)
-        if left:
-            problems.append(f"{left} object(s) or upload(s) under {run.prefix}")
-    except Exception as exc:
-        problems.append(f"{run.prefix} ({_first_line(exc)})")
+    if run.scratch_written:
+        try:
+            drop_scratch(run)
+        except Exception as exc:
+            problems.append(f"the scratch collection {run.collection} ({_first_line(exc)})")
+    if run.s3_written:
+        try:
+            left = remove_prefix(run)
+            if left:
+                problems.append(f"{left} object(s) or upload(s) under {run.prefix}")
+        except Exception as exc:
+            problems.append(f"{run.prefix} ({_first_line(exc)})")
     if problems:
         return {"cleaned_up": False, "cleanup_problems": problems}
     return {"cleaned_up": True}

@@ -56,6 +56,10 @@ class Run:
     on_check: Callable[[Check], None] = lambda _check: None
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     checks: list[Check] = field(default_factory=list)
+    s3_written: bool = False
+    """Set before the first write to the bucket: cleanup need not reach a store that was never written to."""
+    scratch_written: bool = False
+    """Set before the scratch collection's first write (same reason)."""
 
     @property
     def prefix(self) -> str:

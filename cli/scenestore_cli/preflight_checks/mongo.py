@@ -53,6 +53,7 @@ def run_mongo_checks(run: Run) -> None:
 def check_scratch(run: Run) -> None:
     """A write and a read; the collection stays until cleanup (``drop_scratch``), whatever happens."""
     document = {"_id": run.token, "written_at": datetime.now(UTC).replace(microsecond=0)}
+    run.scratch_written = True
     try:
         run.db[run.collection].insert_one(dict(document))
         found = run.db[run.collection].find_one({"_id": run.token})

@@ -161,6 +161,7 @@ def check_objects(run: Run) -> None:
     bucket, first, second = run.settings.bucket, f"{run.prefix}object-1.bin", f"{run.prefix}object-2.bin"
     data = b"scenestore preflight " + run.token.encode()
     step = "PUT"
+    run.s3_written = True
     try:
         run.s3.put_object(Bucket=bucket, Key=first, Body=data, ContentType="application/octet-stream")
         run.s3.put_object(Bucket=bucket, Key=second, Body=data)
