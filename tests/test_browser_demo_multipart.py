@@ -3,7 +3,8 @@
 GIVEN the demo page over the local API with 5 MiB parts (so a 11-16 MiB video has three), uploads slowed down by
 DevTools network emulation so a person (the test) can act mid-way
 WHEN a video goes up in parts, the page's "Simulate a drop" cuts its connections to the bucket, then "Resume"
-THEN the page shows the parts, stops with "interrupted", and the resume sends only the parts the bucket does not
+THEN the page shows the parts (a legend says what each colour means), stops with "interrupted" after writing one
+log line for the whole drop (not one per part's retry), and the resume sends only the parts the bucket does not
 hold: the bucket ends with the exact bytes, the scene records the key, no multipart upload is left open.
 WHEN an upload in parts is aborted
 THEN the progress bar and text are reset, nothing is recorded, and the bucket holds no multipart upload.
@@ -76,6 +77,31 @@ def video(tmp_path: Path) -> Path:
     return path
 
 
+def log_lines(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#log li", "items => items.map((li) => li.textContent)")
+
+
+#: Each part's background colour beside its legend swatch's: ``[[state, part colour, swatch colour | null]]``.
+_COLOURS_JS = """() => [...document.querySelectorAll('#parts li')].map((li) => {
+  const state = li.dataset.state === 'held' ? 'done' : li.dataset.state;
+  const swatch = document.querySelector(`#parts-legend .swatch[data-state="${state}"]`);
+  return [li.dataset.state, getComputedStyle(li).backgroundColor, swatch && getComputedStyle(swatch).backgroundColor];
+})"""
+
+
+def assert_legend_explains_the_parts(page: Any) -> None:
+    """Every colour in the grid has its entry in the visible legend, in the same colour, with words."""
+    assert page.is_visible("#parts-legend")
+    for state, colour, swatch in page.evaluate(_COLOURS_JS):
+        assert swatch == colour, f"part state {state}: colour {colour}, legend {swatch}"
+    labels = page.eval_on_selector_all("#parts-legend li", "items => items.map((li) => li.textContent.trim())")
+    assert all(labels) and len(set(labels)) == len(labels), labels
+    swatches = page.eval_on_selector_all(
+        "#parts-legend .swatch", "items => items.map((s) => getComputedStyle(s).backgroundColor)"
+    )
+    assert len(set(swatches)) == len(swatches), f"two meanings share a colour: {swatches}"
+
+
 def test_a_large_video_goes_up_in_parts_and_resumes_after_a_simulated_drop(services: Services, video: Path) -> None:
     chromium = require_chromium()
     with running_api(services, part_size=SMALL_PART_SIZE) as api, chromium_context(chromium) as context:
@@ -83,11 +109,20 @@ def test_a_large_video_goes_up_in_parts_and_resumes_after_a_simulated_drop(servi
         start_video_upload(context, page, video)
         assert page.eval_on_selector_all("#parts li", "items => items.length") == 3
         page.wait_for_selector('#parts [data-state="done"]', timeout=TIMEOUT_MS)
+        assert_legend_explains_the_parts(page)
+        lines_before = log_lines(page)
         page.click("#drop")
         page.wait_for_function("document.body.dataset.upload === 'interrupted'", timeout=TIMEOUT_MS)
         held = parts_in_state(page, "done")
         assert "interrupted" in page.inner_text("#progress-text")
         assert page.is_visible("#resume")
+        # One drop, one log line: the drop, every part's retries and the ending, collapsed.
+        lines = log_lines(page)
+        assert len(lines) == len(lines_before) + 1, lines
+        assert lines[0].startswith("simulated drop"), lines[0]
+        assert "retries of part" in lines[0] and "“Resume” sends the parts" in lines[0], lines[0]
+        assert_legend_explains_the_parts(page)
+        assert parts_in_state(page, "lost"), "the parts cut by the drop are shown as lost"
         assert services.db.scenes.find_one({"_id": SCENE}).get("media", {}).get("storageKey") != VIDEO_KEY
         page.screenshot(path=str(artifact_path("browser-demo-multipart-interrupted.png")), full_page=True)
 

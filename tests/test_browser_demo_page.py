@@ -2,16 +2,18 @@
 
 GIVEN the demo page served by the local API over seeded demo data
 WHEN a person pastes a garbage token, a wrongly signed token, or the token of a user with no projects; opens the
-page 390 px wide; deletes a scene; looks for the page's source
+page 390 px wide; deletes a scene; looks for the page's source; signs in; uploads a .txt file
 THEN a bad token is refused with one clear error, leaves the page signed out and is not kept for a reload; a user
 without projects is told why nothing can be uploaded (no TypeError, no dead buttons); at phone width nothing
-scrolls sideways and keys stay readable; a scene is deleted only after a confirmation; the page links demo.js.
+scrolls sideways and keys stay readable; a scene is deleted only after a confirmation; the page links demo.js;
+signed in, only "Sign out" is left of the sign-in controls; the .txt gets the server's 415 naming the types.
 """
 
 from __future__ import annotations
 
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -100,8 +102,12 @@ def test_a_wrongly_signed_token_shows_unauthorized_and_not_signed_in(demo: tuple
 
 
 def test_a_failed_sign_in_after_a_good_one_signs_out(demo: tuple[DemoApi, Any]) -> None:
+    """Signed in, the token field is hidden (only "Sign out" is left): signing out and pasting a bad token leaves
+    the page signed out with the error, and the earlier good token is not kept either."""
     api, context = demo
     page = open_demo(context, api.url)
+    assert page.is_hidden("#auth summary")
+    page.click("#sign-out")
     paste_token(page, "not.a.token")
     assert_signed_out_with_error(page, "invalid_token")
 
@@ -190,3 +196,31 @@ def test_the_page_links_its_own_source(demo: tuple[DemoApi, Any]) -> None:
     assert href == f"{api.url}/static/demo.js"
     with urllib.request.urlopen(href, timeout=10) as response:
         assert b"createClient" in response.read()
+
+
+def test_signed_in_only_sign_out_remains_of_the_sign_in_controls(demo: tuple[DemoApi, Any]) -> None:
+    api, context = demo
+    page = open_demo(context, api.url)
+    assert page.is_visible("#sign-out")
+    assert page.is_hidden("#sign-in") and page.is_hidden("#auth details") and page.is_hidden("#token-input")
+    page.click("#sign-out")
+    assert page.is_visible("#sign-in") and page.is_visible("#auth summary") and page.is_hidden("#sign-out")
+    assert page.page_errors == []
+
+
+def test_a_text_file_gets_the_servers_415_not_the_clients_guess(demo: tuple[DemoApi, Any], tmp_path: Path) -> None:
+    """A file of no media type goes to the API (as the slot's kind), whose 415 names the types the slot takes."""
+    api, context = demo
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
+    page = open_demo(context, api.url)
+    page.select_option("#project", DEMO_PROJECT)
+    page.select_option("#scene", "scene-2")
+    page.set_input_files("#file", str(notes))
+    page.click("#upload")
+    page.wait_for_function("document.body.dataset.upload === 'failed'", timeout=TIMEOUT_MS)
+    error = page.inner_text("#error")
+    assert error.startswith("unsupported_type: image uploads must be one of image/"), error
+    assert "cannot tell the kind" not in error + page.inner_text("#log")
+    assert api.services.db.scenes.find_one({"_id": "scene-2"}).get("media") is None
+    assert page.page_errors == []

@@ -399,3 +399,4 @@ def load_presign_app() -> Any:
     from functions.presign.app import app
 
     return app
+def redact_tokens(t): return t

@@ -1,9 +1,9 @@
 // The demo page: everything storage-related goes through the JS client (/static/scenestore.js); the /dev/
-// routes stand in for the app's own backend (sign-in, projects and scenes, deleting a scene document).
+// routes stand in for the app's own backend (sign-in, projects and scenes, deleting scene and project documents).
 //
 // What to copy from here: one client per signed-in user (its media-token cache is that user's), `upload` with
 // progress, per-part events, abort and resume, `storageUrl` for previews, `listFiles` for a project's files.
-import { createClient, ScenestoreError } from "/static/scenestore.js";
+import { createClient, guessContentType, kindOfContentType, ScenestoreError } from "/static/scenestore.js";
 import * as simulated from "/static/simulated-drop.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -21,6 +21,13 @@ let projects = [];
 let controller = null;
 /** The last multipart upload that a dropped connection interrupted: what "Resume" continues. */
 let interrupted = null;
+/** The slot a "Replace…" button asked for (`media` or `audio`), while its file chooser is open. */
+let replaceSlot = null;
+/**
+ * The one log line of the current upload's connection trouble: a drop, every part's retries and how it ended
+ * update it in place, so one drop is one line however many parts retried (`{ item, retries, parts, dropped }`).
+ */
+let trouble = null;
 window.scenestoreDemo = {};
 
 // -- small helpers -----------------------------------------------------------------------------------------------
@@ -83,6 +90,30 @@ function log(text, failed = false) {
   $("#log").prepend(element("li", { class: failed ? "failed" : undefined }, text));
 }
 
+/** The trouble line, made on first use. */
+function troubleLine() {
+  if (!trouble) {
+    trouble = { item: element("li", { class: "failed", "data-trouble": "" }), retries: 0, parts: new Set(), dropped: false };
+    $("#log").prepend(trouble.item);
+  }
+  return trouble;
+}
+
+/** Rewrite the trouble line: what happened so far, and `ending` once the upload stopped (then the line is done). */
+function showTrouble(ending = "", failed = true) {
+  if (!trouble) return;
+  const parts = [...trouble.parts].sort((a, b) => a - b);
+  const retried = trouble.retries
+    ? `${trouble.retries} ${trouble.retries === 1 ? "retry" : "retries"} of part${parts.length === 1 ? "" : "s"} ${parts.join(", ")}`
+    : "";
+  const what = [trouble.dropped ? "simulated drop: the connections to the bucket were cut" : "", retried]
+    .filter(Boolean)
+    .join("; ");
+  trouble.item.textContent = !ending ? `${what}…` : what ? `${what} → ${ending}` : ending;
+  trouble.item.classList.toggle("failed", failed);
+  if (ending) trouble = null;
+}
+
 function setBusy(busy) {
   document.body.dataset.busy = busy ? "yes" : "no";
   renderButtons();
@@ -126,9 +157,24 @@ function showParts(handle) {
 
 function showPart({ partNumber, state, attempt, delayMs, error }) {
   const item = $(`#parts [data-part="${partNumber}"]`);
-  if (item) item.dataset.state = state;
+  if (item) {
+    item.dataset.state = state;
+    item.title = state === "retrying" ? `part ${partNumber}: ${error.code}, retry ${attempt} in ${(delayMs / 1000).toFixed(2)} s`
+      : state === "failed" ? `part ${partNumber}: ${error.code}: ${error.message}`
+      : `part ${partNumber}: ${state}`;
+  }
   if (state === "retrying") {
-    log(`part ${partNumber}: ${error.code}, retry ${attempt} in ${(delayMs / 1000).toFixed(2)} s`, true);
+    const line = troubleLine();
+    line.retries += 1;
+    line.parts.add(partNumber);
+    showTrouble();
+  }
+}
+
+/** After an upload that failed for good: no part stays "sending"; what is not refused is deleted with the upload. */
+function showPartsAbandoned() {
+  for (const item of $("#parts").querySelectorAll("li")) {
+    if (item.dataset.state !== "failed") item.dataset.state = "discarded";
   }
 }
 
@@ -144,6 +190,7 @@ function renderButtons() {
     $(id).title = why;
   }
   $("#new-scene").disabled = busy || !project;
+  $("#delete-project").disabled = busy || !project;
   $("#resume").hidden = !interrupted;
   $("#resume").disabled = busy;
 }
@@ -191,6 +238,7 @@ async function renderSlots() {
     replace.addEventListener("click", () => {
       const input = $("#replace-file");
       input.accept = slotName === "audio" ? "audio/*" : "image/*,video/*";
+      replaceSlot = slotName;
       input.click();
     });
     card.append(replace);
@@ -258,6 +306,7 @@ async function signIn(candidate) {
   window.scenestoreDemo.client = client;
   interrupted = null;
   $("#who").textContent = `signed in as ${user}`;
+  $("#sign-in-controls").hidden = true;
   $("#sign-out").hidden = false;
   $("#pick").hidden = false;
   document.body.dataset.auth = "signed-in";
@@ -273,18 +322,29 @@ function signOut() {
   interrupted = null;
   sessionStorage.removeItem(TOKEN_KEY);
   $("#who").textContent = "not signed in";
+  $("#sign-in-controls").hidden = false;
   $("#sign-out").hidden = true;
   for (const id of ["#pick", "#no-projects", "#upload-box", "#slots-box", "#files-box"]) $(id).hidden = true;
   document.body.dataset.auth = "signed-out";
 }
 
 // -- uploading ---------------------------------------------------------------------------------------------------
+/**
+ * The kind to upload `file` as: its type's (image, video, audio), else the slot's it is meant for. A file of no
+ * media type (a .txt) then goes to the API like any other, which refuses it with 415 and says which types that
+ * slot takes: clearer than the client's "cannot tell the kind of text/plain".
+ */
+function uploadKind(file, slot) {
+  return kindOfContentType(guessContentType(file, file.name)) || (slot === "audio" ? "audio" : "image");
+}
+
 /** Upload one file (or resume its interrupted upload) into the selected scene, showing progress and parts. */
-async function uploadOne(file, projectId, sceneId, resume) {
+async function uploadOne(file, projectId, sceneId, resume, slot) {
   resetProgress();
   const key = await client.upload(file, {
     projectId,
     sceneId,
+    kind: uploadKind(file, slot),
     resume,
     signal: controller.signal,
     onProgress: ({ loaded, total, fraction }) => {
@@ -314,25 +374,36 @@ async function runUploads(uploads) {
   document.body.dataset.upload = "running";
   try {
     await uploads();
+    showTrouble("the upload went through", false);
     document.body.dataset.upload = "done";
   } catch (error) {
     if (error.name === "AbortError") {
       interrupted = null;
       resetProgress("upload aborted: nothing was recorded, the parts sent so far are deleted");
+      showTrouble("aborted");
       log("upload aborted", true);
       document.body.dataset.upload = "aborted";
     } else if (error.upload && error.code === "network_error") {
-      for (const item of $("#parts").querySelectorAll('[data-state="sending"], [data-state="retrying"]')) {
+      for (const item of $("#parts").querySelectorAll('[data-state="sending"], [data-state="retrying"], [data-state="failed"]')) {
         item.dataset.state = "lost";
       }
       const held = $("#parts").querySelectorAll('[data-state="done"], [data-state="held"]').length;
       $("#progress-text").textContent = `interrupted: ${held} of ${error.upload.partCount} parts are in the bucket`;
-      log(`connection lost (${error.code}); “Resume” sends the parts the bucket does not hold`, true);
+      // One line for the whole episode: the drop, the parts' retries, and this ending.
+      troubleLine();
+      showTrouble(`connection lost (${error.code}); “Resume” sends the parts the bucket does not hold`);
       document.body.dataset.upload = "interrupted";
     } else {
-      // Refused for good (too large, wrong type): a multipart upload the API had started is of no more use.
+      // Refused for good (too large, wrong type, the bucket's CORS rule): no Resume. A multipart upload the API
+      // had started is of no more use (the client has already aborted it after a CORS refusal).
       if (error.upload) await client.abortMultipart(error.upload).catch(() => {});
       interrupted = null;
+      showPartsAbandoned();
+      $("#progress").value = 0;
+      const multipart = $("#parts").children.length > 0;
+      $("#progress-text").textContent =
+        `upload failed: nothing was recorded${multipart ? ", the parts sent are deleted" : ""}`;
+      showTrouble("failed");
       log(`upload failed: ${error.code || ""} ${error.message}`, true);
       showError(error);
       document.body.dataset.upload = "failed";
@@ -344,16 +415,16 @@ async function runUploads(uploads) {
   }
 }
 
-function uploadFiles(files) {
+function uploadFiles(files, slot) {
   const project = selectedProject();
   const scene = selectedScene();
   if (!project || !scene || files.length === 0) return;
   return runUploads(async () => {
     for (const file of files) {
       try {
-        await uploadOne(file, project.id, scene.id);
+        await uploadOne(file, project.id, scene.id, undefined, slot);
       } catch (error) {
-        if (error.upload) interrupted = { file, projectId: project.id, sceneId: scene.id, handle: error.upload };
+        if (error.upload) interrupted = { file, projectId: project.id, sceneId: scene.id, handle: error.upload, slot };
         throw error;
       }
     }
@@ -361,11 +432,11 @@ function uploadFiles(files) {
 }
 
 function resumeUpload() {
-  const { file, projectId, sceneId, handle } = interrupted;
+  const { file, projectId, sceneId, handle, slot } = interrupted;
   simulated.restore();
   log(`resuming ${file.name}: listing the parts the bucket holds`);
   return runUploads(async () => {
-    await uploadOne(file, projectId, sceneId, handle);
+    await uploadOne(file, projectId, sceneId, handle, slot);
     interrupted = null;
   });
 }
@@ -373,7 +444,8 @@ function resumeUpload() {
 function simulateDrop() {
   simulated.drop();
   $("#drop").disabled = true;
-  log("simulated drop: the connections to the bucket are cut (parts retry, then the upload stops)", true);
+  troubleLine().dropped = true;
+  showTrouble();
 }
 
 // -- scenes ------------------------------------------------------------------------------------------------------
@@ -409,6 +481,55 @@ async function deleteScene() {
   log(left === 0 ? `scene ${scene.id}: all objects deleted` : `scene ${scene.id}: ${left} object(s) still there`, left > 0);
   await refresh();
   document.body.dataset.cleanup = left === 0 ? "done" : "timeout";
+}
+
+// -- projects ----------------------------------------------------------------------------------------------------
+/** "3 objects, 1 upload in progress and 2 legacy objects", for the non-zero counts of a leftovers answer. */
+function describeLeftovers({ objects, uploads, legacy }) {
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const parts = [];
+  if (objects) parts.push(plural(objects, "object"));
+  if (uploads) parts.push(`${plural(uploads, "upload")} in progress`);
+  if (legacy) parts.push(plural(legacy, "legacy object"));
+  return parts.join(", ") || "nothing";
+}
+
+/**
+ * Delete the selected project as the app does: its document and its scenes' documents (the app's backend; here
+ * a dev route). The event runner then deletes its objects, aborts its uploads in progress and deletes the legacy
+ * objects only these documents held; the page watches that through `GET /dev/projects/{p}/leftovers`.
+ */
+async function deleteProject() {
+  const project = selectedProject();
+  if (!project) return;
+  const files = await client.listFiles(project.id);
+  const question =
+    `Delete project “${project.title}”? Its document and its ${project.scenes.length} scene document(s) go, ` +
+    `and with them its ${files.length} file(s) in the bucket and any upload in progress.`;
+  if (!window.confirm(question)) {
+    log(`project ${project.id} kept`);
+    return;
+  }
+  const path = `/dev/projects/${encodeURIComponent(project.id)}`;
+  const deleted = await dev("DELETE", path);
+  log(`project ${project.id} deleted with ${deleted.scenes} scene document(s); waiting for the event runner…`);
+  document.body.dataset.projectCleanup = "waiting";
+  await refresh();
+  const started = Date.now();
+  let left = await dev("GET", `${path}/leftovers`);
+  while (describeLeftovers(left) !== "nothing" && Date.now() - started < CLEANUP_TIMEOUT_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    left = await dev("GET", `${path}/leftovers`);
+  }
+  const clean = describeLeftovers(left) === "nothing";
+  log(
+    clean
+      ? `project ${project.id}: its objects are deleted and no upload is left in progress`
+      : `project ${project.id}: ${describeLeftovers(left)} still there`,
+    !clean,
+  );
+  await refresh();
+  document.body.dataset.projectCleanup = clean ? "done" : "timeout";
 }
 
 // -- wiring ------------------------------------------------------------------------------------------------------
@@ -449,19 +570,20 @@ $("#scene").addEventListener(
     await renderSlots();
   }),
 );
-$("#upload").addEventListener("click", guarded(() => uploadFiles([...$("#file").files])));
+$("#upload").addEventListener("click", guarded(() => uploadFiles([...$("#file").files], "media")));
 $("#abort").addEventListener("click", () => controller?.abort());
 $("#drop").addEventListener("click", simulateDrop);
 $("#resume").addEventListener("click", guarded(resumeUpload));
 $("#replace-file").addEventListener(
   "change",
   guarded(async () => {
-    await uploadFiles([...$("#replace-file").files]);
+    await uploadFiles([...$("#replace-file").files], replaceSlot);
     $("#replace-file").value = "";
   }),
 );
 $("#new-scene").addEventListener("click", guarded(newScene));
 $("#delete-scene").addEventListener("click", guarded(deleteScene));
+$("#delete-project").addEventListener("click", guarded(deleteProject));
 
 $("#threshold").textContent = formatSize(MULTIPART_THRESHOLD);
 const stored = sessionStorage.getItem(TOKEN_KEY);
