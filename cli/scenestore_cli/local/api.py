@@ -6,11 +6,12 @@ what only a developer's machine needs, never part of the Lambda app:
 - ``GET /`` and ``GET /static/<name>``: the demo page (``demo_page/``) and the JS client (``clients/js/``), so
   the page is same-origin with the API and needs no extra server;
 - ``/dev/...`` (when ``dev_routes``): a token for the demo user, a short-lived media token for storage URLs,
-  the caller's projects and scenes (the real frontend has its own backend for those), and creating or deleting
-  a scene document, whose deletion the local event runner turns into object cleanup as the Atlas trigger does
-  in production. They answer only requests whose ``Host`` is ``127.0.0.1:<port>`` or ``localhost:<port>`` (a web
-  page cannot reach them through DNS rebinding) and only API tokens: a media token, which travels in URLs, is
-  refused as on every route but ``/storage/{key}``.
+  the caller's projects and scenes (the real frontend has its own backend for those), creating or deleting
+  a scene document, and deleting a project document with its scenes' documents, whose deletion the local event
+  runner turns into object cleanup as the Atlas trigger does in production (``leftovers`` says what is left).
+  They answer only requests whose ``Host`` is ``127.0.0.1:<port>`` or ``localhost:<port>`` (a web page cannot
+  reach them through DNS rebinding) and only API tokens: a media token, which travels in URLs, is refused as on
+  every route but ``/storage/{key}``.
 
 Each request is logged once: the app's requests by the app's own structured line (``scenestore.http_api``), the
 rest (static files, dev routes, unknown paths) by the access line, whose ``access_token`` values are redacted
@@ -73,6 +74,9 @@ class LocalSite:
         self.port = port
         self.page_dir = page_dir
         self.client_dir = client_dir
+        #: Legacy keys held by the documents of a project deleted through the dev route, by (user, project).
+        self._legacy_keys: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
 
     # -- static files -------------------------------------------------------------------------------
     def static_file(self, path: str) -> Path | None:
@@ -107,6 +111,10 @@ class LocalSite:
             return 201, self._create_scene(user_id, unquote(parts[2]), _json_body(body))
         if len(parts) == 5 and parts[:2] == ["dev", "projects"] and parts[3] == "scenes" and method == "DELETE":
             return 200, self._delete_scene(user_id, unquote(parts[2]), unquote(parts[4]))
+        if len(parts) == 3 and parts[:2] == ["dev", "projects"] and method == "DELETE":
+            return 200, self._delete_project(user_id, unquote(parts[2]))
+        if len(parts) == 4 and parts[:2] == ["dev", "projects"] and parts[3] == "leftovers" and method == "GET":
+            return 200, self._leftovers(user_id, unquote(parts[2]))
         raise NotFound("no such dev route")
 
     def _require_loopback_host(self, headers: dict[str, str]) -> None:
@@ -209,6 +217,42 @@ class LocalSite:
             raise NotFound("no such scene")
         deleted = db.scenes.delete_one({"_id": scene["_id"]}).deleted_count
         return {"deleted": deleted, "scene_id": scene_id, "project_id": project_id}
+
+    def _delete_project(self, user_id: str, project_id: str) -> dict[str, Any]:
+        """Delete the project document, then its scene documents, as the app does: the event runner turns each
+        delete into cleanup (the project's prefix, its uploads in progress, legacy keys only these documents held).
+
+        The legacy keys are noted first, so :meth:`_leftovers` can tell when the cleanup has reached them too.
+        """
+        project = self._owned_project(user_id, project_id)
+        db = self._services().db
+        scenes = list(db.scenes.find({"project_id": project_id}))
+        legacy = {
+            slot["storageKey"]
+            for document in (project, *scenes)
+            for field in ("output", "media", "audio")
+            if (slot := _slot(document.get(field))) and not slot["storageKey"].startswith("users/")
+        }
+        with self._lock:
+            self._legacy_keys[(user_id, project_id)] = legacy
+        deleted = db.projects.delete_one({"_id": project["_id"]}).deleted_count
+        scene_count = db.scenes.delete_many({"project_id": project_id}).deleted_count
+        return {"deleted": deleted, "scenes": scene_count, "project_id": project_id, "legacy_keys": len(legacy)}
+
+    def _leftovers(self, user_id: str, project_id: str) -> dict[str, Any]:
+        """What the cleanup of the caller's project has yet to remove: objects under the caller's own prefix for
+        it, multipart uploads in progress there, and legacy keys that the caller's deleted documents held."""
+        from scenestore.keys import project_prefix, validate_id
+
+        validate_id(project_id, "project_id")
+        services = self._services()
+        prefix = project_prefix(user_id, project_id)
+        objects = sum(1 for _ in services.store.iter_objects(prefix))
+        listed = services.s3.list_multipart_uploads(Bucket=services.settings.bucket, Prefix=prefix)
+        with self._lock:
+            legacy = sorted(self._legacy_keys.get((user_id, project_id), ()))
+        legacy_left = sum(1 for key in legacy if services.store.exists(key))
+        return {"objects": objects, "uploads": len(listed.get("Uploads", [])), "legacy": legacy_left}
 
 
 def _header(headers: dict[str, str], name: str) -> str:
