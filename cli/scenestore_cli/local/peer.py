@@ -13,6 +13,11 @@ as a child process on a free port the way :mod:`scenestore_cli.local.servers` st
 
 Run ``python -m scenestore_cli.local.peer install`` (``make test-peer`` does), or ``... serve --port N`` for a
 peer by hand.
+
+The same tests are the acceptance run of any S3 endpoint and an existing bucket (a dev R2 bucket):
+:func:`target_from_env` reads ``SCENESTORE_PEER_S3_ENDPOINT_URL``, ``SCENESTORE_PEER_S3_BUCKET``,
+``SCENESTORE_PEER_S3_REGION`` and ``SCENESTORE_PEER_AWS_ACCESS_KEY_ID`` / ``SCENESTORE_PEER_AWS_SECRET_ACCESS_KEY``
+(their own names, so the suite's other settings are never pointed at that bucket by accident).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -78,6 +83,53 @@ def peer_environment(port: int, root: Path) -> dict[str, str]:
         "LOCALSTACK_VOLUME_DIR": str(root / "volume"),
         "PERSISTENCE": "0",
     }
+
+
+# -- where the s3_peer tests run ------------------------------------------------------------------------------
+ENDPOINT_VAR: Final = "SCENESTORE_PEER_S3_ENDPOINT_URL"
+BUCKET_VAR: Final = "SCENESTORE_PEER_S3_BUCKET"
+REGION_VAR: Final = "SCENESTORE_PEER_S3_REGION"
+ACCESS_KEY_VAR: Final = "SCENESTORE_PEER_AWS_ACCESS_KEY_ID"
+SECRET_KEY_VAR: Final = "SCENESTORE_PEER_AWS_SECRET_ACCESS_KEY"
+
+
+@dataclass(frozen=True)
+class PeerTarget:
+    """The S3 the ``s3_peer`` tests run against.
+
+    ``endpoint`` ``None``: a LocalStack started for the session. ``bucket`` ``None``: a bucket the suite creates
+    (and configures as docs/deploy.md says); given, an existing bucket whose rules and other objects the suite
+    never touches: it works under a fresh random prefix and removes it.
+    """
+
+    endpoint: str | None = None
+    bucket: str | None = None
+    region: str = "us-east-1"
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+
+    @property
+    def existing_bucket(self) -> bool:
+        return self.bucket is not None
+
+
+def target_from_env(environ: Mapping[str, str]) -> PeerTarget:
+    """The target the environment names; a bucket without an endpoint, or keys without a bucket, is a mistake
+    (``StackError`` naming the variables): the run must never fall back to LocalStack silently."""
+    endpoint = environ.get(ENDPOINT_VAR, "").strip() or None
+    bucket = environ.get(BUCKET_VAR, "").strip() or None
+    access, secret = environ.get(ACCESS_KEY_VAR, "").strip(), environ.get(SECRET_KEY_VAR, "").strip()
+    if bucket and not endpoint:
+        raise StackError(f"{BUCKET_VAR} is set without {ENDPOINT_VAR}: give the bucket's endpoint too")
+    if bucket and not (access and secret):
+        raise StackError(f"{BUCKET_VAR} needs {ACCESS_KEY_VAR} and {SECRET_KEY_VAR}: the bucket's keys")
+    return PeerTarget(
+        endpoint=endpoint.rstrip("/") if endpoint else None,
+        bucket=bucket,
+        region=environ.get(REGION_VAR, "").strip() or "us-east-1",
+        access_key=access or ACCESS_KEY,
+        secret_key=secret or SECRET_KEY,
+    )
 
 
 # -- the virtualenv ---------------------------------------------------------------------------------------
