@@ -103,7 +103,7 @@ def test_dev_scene_create_and_delete_respect_ownership(api: DemoApi) -> None:
     status, _, body = call(scenes, "POST", api.token, {"scene_id": "scene-new"})
     assert status == 201 and json.loads(body)["order"] == 3
     assert api.services.db.scenes.find_one({"_id": "scene-new"})["project_id"] == DEMO_PROJECT
-    assert call(scenes, "POST", api.token, {"scene_id": "scene-new"})[0] == 400
+    assert call(scenes, "POST", api.token, {"scene_id": "scene-new"})[0] == 409  # taken: one generic conflict
     assert call(scenes, "POST", api.token, {"scene_id": "../x"})[0] == 400
 
     other = api.token_for("someone-else")

@@ -15,7 +15,11 @@ what only a developer's machine needs, never part of the Lambda app:
 
 Each request is logged once: the app's requests by the app's own structured line (``scenestore.http_api``), the
 rest (static files, dev routes, unknown paths) by the access line, whose ``access_token`` values are redacted
-however the parameter name is percent-encoded.
+however the parameter name is percent-encoded, and in which anything JWT-shaped is redacted wherever it stands
+(another parameter's value, the path), so no token of either kind reaches the log.
+
+A request whose ``Content-Length`` is not one whole number (``abc``, ``-1``, two different values) is answered
+400 and its connection closed (its body cannot be framed), instead of dropping the connection with a traceback.
 
 Unknown paths get a JSON 404 like the deployed HTTP API, instead of chalice local's 403.
 """
@@ -33,7 +37,7 @@ from typing import Any, ClassVar, Final
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from chalice.local import ChaliceRequestHandler, RouteMatcher
-from scenestore.errors import InvalidRequest, NotFound, ScenestoreError, Unauthorized
+from scenestore.errors import Conflict, InvalidRequest, NotFound, ScenestoreError, Unauthorized
 
 PAGE_DIR: Final = Path(__file__).resolve().parent / "demo_page"
 #: The JS client lives with its package.json in clients/js (repository checkout; the page needs it).
@@ -44,6 +48,11 @@ DEV_TOKEN_TTL: Final = 3600
 STOP_POLL_SECONDS: Final = 0.1
 #: Query parameters whose value never reaches a log line (compared once percent-decoded, case-insensitively).
 _SECRET_PARAMETERS: Final = frozenset({"access_token"})
+#: Anything JWT-shaped: base64url header (``eyJ`` is ``{"``), payload and signature, the dots possibly percent-encoded.
+_JWT_SHAPED: Final = re.compile(r"eyJ[A-Za-z0-9_\-]+(?:\.|%2[Ee])[A-Za-z0-9_\-]*(?:\.|%2[Ee])[A-Za-z0-9_\-]*")
+_REDACTED: Final = "<redacted>"
+#: A ``Content-Length`` the server can frame a body by: one plain decimal number (no sign, no space inside).
+_CONTENT_LENGTH: Final = re.compile(r"[0-9]{1,18}")
 #: The hosts a dev route answers to, with the server's own port (DNS-rebinding guard).
 _LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost")
 _STATIC_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -194,14 +203,22 @@ class LocalSite:
     def _create_scene(self, user_id: str, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         from scenestore.keys import validate_id
 
+        """A scene document in the caller's project. Scene ids are one namespace for all users, so a taken id is
+        answered by one generic 409, the same whoever holds it: it never says that another user's scene exists."""
+        from pymongo.errors import DuplicateKeyError
+
         self._owned_project(user_id, project_id)
         scene_id = validate_id(body.get("scene_id") or f"scene-{uuid.uuid4().hex[:8]}", "scene_id")
         db = self._services().db
         last = db.scenes.find_one({"project_id": project_id}, sort=[("order", -1)])
         order = int((last or {}).get("order") or 0) + 1
-        if db.scenes.find_one({"_id": scene_id}) is not None:
-            raise InvalidRequest(f"scene {scene_id} exists already")
-        db.scenes.insert_one({"_id": scene_id, "project_id": project_id, "order": order})
+        taken = Conflict("this scene_id cannot be used: choose another, or leave scene_id out for a fresh one")
+        if db.scenes.find_one({"_id": scene_id}, {"_id": 1}) is not None:
+            raise taken
+        try:
+            db.scenes.insert_one({"_id": scene_id, "project_id": project_id, "order": order})
+        except DuplicateKeyError:  # created meanwhile by another request
+            raise taken from None
         return {"id": scene_id, "project_id": project_id, "order": order}
 
     def _delete_scene(self, user_id: str, project_id: str, scene_id: str) -> dict[str, Any]:
@@ -301,6 +318,7 @@ _STATUS_BY_CODE: Final = {
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
+    "conflict": 409,
 }
 
 
@@ -317,6 +335,8 @@ class LocalApiHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         self._logged_by_app = False
+        if not self._content_length_is_framable():
+            return
         path = urlsplit(self.path).path
         if self.command in ("GET", "HEAD"):
             file = self.site.static_file(path)
@@ -353,6 +373,17 @@ class LocalApiHandler(ChaliceRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def _content_length_is_framable(self) -> bool:
+        """``False`` (after answering 400 and closing) when ``Content-Length`` is not one whole number: the body
+        cannot be told from the next request, and chalice's ``int()`` of it would drop the connection."""
+        values = {value.strip() for value in self.headers.get_all("content-length") or []}
+        if not values or (len(values) == 1 and _CONTENT_LENGTH.fullmatch(next(iter(values)))):
+            return True
+        self._send_json(
+            400, {"error": "invalid_request", "message": "Content-Length must be one whole number"}, close=True
+        )
+        return False
+
     def _drain_body(self) -> bytes | None:
         length = int(self.headers.get("content-length", "0") or 0)
         return self.rfile.read(length) if length > 0 else None
@@ -366,8 +397,8 @@ class LocalApiHandler(ChaliceRequestHandler):
         assert reply is not None  # dev_reply answers every /dev/ path
         self._send_json(*reply)
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send_bytes(status, json.dumps(payload).encode(), "application/json")
+    def _send_json(self, status: int, payload: dict[str, Any], *, close: bool = False) -> None:
+        self._send_bytes(status, json.dumps(payload).encode(), "application/json", close=close)
 
     def _send_file(self, file: Path) -> None:
         if not file.is_file():
@@ -376,25 +407,34 @@ class LocalApiHandler(ChaliceRequestHandler):
         content_type = _CONTENT_TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
         self._send_bytes(200, file.read_bytes(), content_type or "application/octet-stream")
 
-    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+    def _send_bytes(self, status: int, data: bytes, content_type: str, *, close: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        if close:
+            self.send_header("Connection", "close")  # also sets close_connection
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
 
 
+def redact_tokens(text: str) -> str:
+    """``text`` with every JWT-shaped run replaced: a token logged under any parameter name (``token``,
+    ``access+token``, ``access_token[]``), in the path, or in an error message quoting the request line."""
+    return _JWT_SHAPED.sub(_REDACTED, text)
+
+
 def _redact_request_line(text: str) -> str:
-    """``GET /path?query HTTP/1.1`` with :func:`redact_query` applied to its target; other text unchanged."""
+    """``GET /path?query HTTP/1.1`` with :func:`redact_query` applied to its target and :func:`redact_tokens` to
+    the whole; other text gets :func:`redact_tokens` too."""
     method, space, rest = text.partition(" ")
     if not space:
-        return redact_query(text)
+        return redact_tokens(redact_query(text))
     target, space2, version = rest.rpartition(" ")
     if not space2:
-        return f"{method} {redact_query(rest)}"
-    return f"{method} {redact_query(target)} {version}"
+        return redact_tokens(f"{method} {redact_query(rest)}")
+    return redact_tokens(f"{method} {redact_query(target)} {version}")
 
 
 def _handler_for(site: LocalSite, app: Any) -> Callable[..., LocalApiHandler]:
@@ -443,4 +483,3 @@ def load_presign_app() -> Any:
     from functions.presign.app import app
 
     return app
-def redact_tokens(t): return t
