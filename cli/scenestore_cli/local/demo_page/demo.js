@@ -402,9 +402,9 @@ async function runUploads(uploads) {
       $("#progress").value = 0;
       const multipart = $("#parts").children.length > 0;
       $("#progress-text").textContent =
-        `upload failed: nothing was recorded${multipart ? ", the parts sent are deleted" : ""}`;
+        `upload failed: nothing was recorded${multipart ? ", the multipart upload is aborted (its parts deleted)" : ""}`;
       showTrouble("failed");
-      log(`upload failed: ${error.code || ""} ${error.message}`, true);
+      log(`upload failed: ${error.code ? `${error.code}: ` : ""}${error.message}`, true);
       showError(error);
       document.body.dataset.upload = "failed";
     }
