@@ -36,7 +36,8 @@ unit: $(STAMP)
 peer-setup: $(STAMP)
 	$(PY) -m scenestore_cli.local.peer install
 
-test-peer: peer-setup
+# browser-setup too: tests/peer/test_peer_browser_cors.py drives Chromium against the peer's CORS checks.
+test-peer: peer-setup browser-setup
 	$(VENV)/bin/pytest -m s3_peer tests/peer
 
 # Browser/Node set-up for the frontend tests (chromium via apt, npm packages locally); the script reports
