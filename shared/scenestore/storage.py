@@ -7,8 +7,8 @@ prefix lives in ``scenestore.prefix_delete`` because it has its own concurrency 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,6 +28,19 @@ _NO_SUCH_UPLOAD: Final = "NoSuchUpload"
 _BAD_COMPLETION_CODES: Final = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML"})
 #: The ID of the one lifecycle rule this project owns in a bucket; other rules are left as they are.
 ABORT_MULTIPART_RULE_ID: Final = "scenestore-abort-incomplete-multipart"
+#: What every presigned GET asks the store to answer with (``response-cache-control``): a browser may keep the
+#: media, a shared cache (a CDN, a proxy) never, whatever ``Cache-Control`` the object was stored with.
+DOWNLOAD_CACHE_CONTROL: Final = "private"
+#: HeadObject fields -> the response header each one makes the store send back on every GET. A client can store
+#: them by adding the header to an upload (a presigned PUT signs only what it names), and the service sets none.
+SERVED_HEADER_FIELDS: Final = {
+    "CacheControl": "Cache-Control",
+    "ContentDisposition": "Content-Disposition",
+    "ContentEncoding": "Content-Encoding",
+    "ContentLanguage": "Content-Language",
+    "Expires": "Expires",
+    "ExpiresString": "Expires",  # botocore's field when the stored value is not a date it can parse
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,17 @@ class ObjectInfo:
     etag: str
     content_type: str | None = None
     last_modified: datetime | None = None
+    served_headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers the store will answer GETs with besides type and length (HEAD only): ``Cache-Control``,
+    ``Content-Disposition``, ``Content-Encoding``, ``Content-Language``, ``Expires`` and ``x-amz-meta-*``."""
+
+
+def served_headers(response: Mapping[str, Any]) -> dict[str, str]:
+    """The :data:`SERVED_HEADER_FIELDS` and user metadata (``x-amz-meta-<name>``) a HeadObject response carries."""
+    found = {name: str(response[name_in]) for name_in, name in SERVED_HEADER_FIELDS.items() if response.get(name_in)}
+    for name, value in (response.get("Metadata") or {}).items():
+        found[f"x-amz-meta-{name}"] = str(value)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +141,9 @@ class ObjectStore:
         return self._presign("upload_part", "PUT", key, params, {"Content-Length": str(content_length)}, expires_in)
 
     def presign_get(self, key: str, *, expires_in: int) -> PresignedRequest:
-        return self._presign("get_object", "GET", key, {}, {}, expires_in)
+        """A GET URL whose answer says ``Cache-Control: private`` (:data:`DOWNLOAD_CACHE_CONTROL`), signed in."""
+        params = {"ResponseCacheControl": DOWNLOAD_CACHE_CONTROL}
+        return self._presign("get_object", "GET", key, params, {}, expires_in)
 
     def _presign(
         self, operation: str, method: str, key: str, params: dict[str, Any], headers: dict[str, str], expires_in: int
@@ -149,6 +175,7 @@ class ObjectStore:
             etag=str(response.get("ETag", "")).strip('"'),
             content_type=response.get("ContentType"),
             last_modified=response.get("LastModified"),
+            served_headers=served_headers(response),
         )
 
     def exists(self, key: str) -> bool:
@@ -226,6 +253,21 @@ class ObjectStore:
 
         config = TransferConfig(multipart_threshold=MAX_SINGLE_COPY, multipart_chunksize=512 * 1024**2)
         self.client.copy(source, self.bucket, target_key, Config=config)  # type: ignore[arg-type]
+
+    def replace_headers(self, key: str, *, content_type: str) -> None:
+        """Copy ``key`` onto itself keeping its bytes and only ``content_type``: every other stored header and all
+        user metadata are dropped (``MetadataDirective: REPLACE``; above 5 GiB s3transfer's part copy, which
+        carries over only what it is given)."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=MAX_SINGLE_COPY, multipart_chunksize=512 * 1024**2)
+        self.client.copy(
+            {"Bucket": self.bucket, "Key": key},  # type: ignore[arg-type]
+            self.bucket,
+            key,
+            ExtraArgs={"ContentType": content_type, "MetadataDirective": "REPLACE"},
+            Config=config,
+        )
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)

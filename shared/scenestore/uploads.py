@@ -10,6 +10,11 @@ Both ways up, the single PUT here and the multipart upload (``scenestore.multipa
   limits again (an object that breaks them is deleted and the slot left alone), swaps the key into its slot
   with compare-and-set (``scenestore.slots``), and only then deletes the slot's previous object, and only if
   no document references it any more.
+
+A presigned PUT signs the headers it names (type, length), but a client may add others the signature does not
+cover (``Content-Disposition: attachment; filename="invoice.html"``, ``Content-Encoding: gzip``,
+``Cache-Control: public``...), and S3 and R2 then store them and serve them back on every GET. The service
+sets none of them, so :func:`record_upload` refuses an object that carries any (:class:`UnsignedHeaders`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ from scenestore.tenancy import require_project, require_scene, validate_object_k
 
 if TYPE_CHECKING:
     from scenestore.services import Services
+    from scenestore.storage import ObjectInfo
+
+
+class UnsignedHeaders(InvalidRequest):
+    """The uploaded object carries response headers or user metadata that the service did not set: 400
+    ``invalid_request``, and the object is deleted (or, when a document already points at it, cleaned)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +183,7 @@ def record_upload(services: Services, user_id: str, target: UploadTarget) -> dic
         # 415 for a type, 413 for a size over the limit, 400 for an empty object: the same as at presign.
         _discard_rejected(services, key)
         raise
+    refuse_unsigned_headers(services, info, content_type)
 
     slot = slot_for_kind(layout.kind, target.doc_id)
     result = swap(services.db, slot, slot_value(layout.kind, key, content_type, size))
@@ -195,6 +207,27 @@ def record_upload(services: Services, user_id: str, target: UploadTarget) -> dic
         "replaced": previous is not None,
         "deleted_previous": deleted_previous,
     }
+
+
+def refuse_unsigned_headers(services: Services, info: ObjectInfo, content_type: str) -> None:
+    """:class:`UnsignedHeaders` when the object carries any header the store would serve that the service did not
+    set (``info.served_headers``), after removing it: deleted when no document references it; when one does (the
+    same key uploaded again over an object already recorded), rewritten in place with only its type, so that
+    document never points at a missing object nor at one served with the client's headers."""
+    if not info.served_headers:
+        return
+    names = ", ".join(sorted(info.served_headers))
+    if find_references(services.db, [info.key]):
+        services.store.replace_headers(info.key, content_type=content_type)
+        outcome = "they were removed from it"
+    else:
+        services.store.delete(info.key)
+        outcome = "it was deleted"
+    logger.warning("upload refused: unsigned headers", extra={"key": info.key, "headers": names})
+    raise UnsignedHeaders(
+        f"the uploaded object carries headers its upload URL did not sign ({names}) and {outcome}: "
+        "upload it again sending only the headers that came with the upload URL"
+    )
 
 
 def _discard_rejected(services: Services, key: str) -> None:
