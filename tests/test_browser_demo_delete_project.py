@@ -7,11 +7,17 @@ WHEN a person deletes a project (and first cancels once)
 THEN nothing happens until they confirm; then the project document and its scenes' documents are gone (as the
 app deletes them), the event runner deletes the objects under the project's prefix and aborts its multipart
 uploads, the legacy objects only its documents referenced go too, the page says so, and the other project and
-its objects are untouched.
+its objects are untouched. docs/deletion.md's command (no mongo shell) does the same, run as shown.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ from scenestore.services import Services
 from scenestore_cli.local.demo import DEMO_PROJECT, DEMO_USER, LEGACY_PROJECT, png_bytes
 
 from tests.support.browser import (
+    REPO,
     TIMEOUT_MS,
     artifact_path,
     chromium_context,
@@ -112,9 +119,6 @@ def test_deleting_a_project_deletes_its_documents_then_the_event_runner_its_obje
 
 def test_the_project_routes_answer_only_the_owner(services: Services) -> None:
     """Another user can neither delete the project nor read anything of its cleanup; a deleted project is 404."""
-    import json
-    import urllib.error
-    import urllib.request
 
     def call(url: str, method: str, token: str) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {token}"})
@@ -137,3 +141,22 @@ def test_the_project_routes_answer_only_the_owner(services: Services) -> None:
         assert (status, body["scenes"], body["deleted"]) == (200, 2, 1)
         assert call(project, "DELETE", api.token)[0] == 404
         assert call(f"{api.url}/dev/projects/..%2Fx", "DELETE", api.token)[0] == 400
+
+
+def test_the_deletion_docs_command_deletes_a_project_locally(services: Services, cli_env: dict[str, str]) -> None:
+    """docs/deletion.md's command (no mongo shell needed), run as it is shown beside the local event runner: the
+    documents go, then the project's objects."""
+    text = (REPO / "docs" / "deletion.md").read_text()
+    found = re.search(r"```bash\n(\.venv/bin/python -c '.*?' demo-project)\n```", text, re.S)
+    assert found, "docs/deletion.md no longer shows the python -c command for deleting a project"
+    argv = shlex.split(found.group(1))
+    argv[0] = str(REPO / argv[0])
+    prefix = project_prefix(DEMO_USER, DEMO_PROJECT)
+    with running_api(services, events=True):
+        assert keys_in(services, prefix)
+        done = subprocess.run(argv, env=cli_env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "1 project and 2 scene documents deleted"
+        wait_until(lambda: not keys_in(services, prefix), timeout=20, what="the project's objects to go")
+    assert services.db.projects.find_one({"_id": LEGACY_PROJECT}) is not None
+    assert keys_in(services) >= LEGACY_KEYS
