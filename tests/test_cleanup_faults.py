@@ -6,7 +6,11 @@ The local S3 server never fails a key or throttles, so these tests wrap the real
 
 from __future__ import annotations
 
-from scenestore.cleanup import delete_target
+import json
+from dataclasses import replace
+
+import pytest
+from scenestore.cleanup import DeletionIncomplete, delete_target
 from scenestore.events import DeletionRequest
 from scenestore.services import Services
 
@@ -25,7 +29,8 @@ def seed(services: Services) -> list[str]:
 
 def test_per_key_errors_are_retried_then_reported_and_the_rest_is_deleted(services: Services) -> None:
     """GIVEN S3 refusing one prefix key and one legacy key on every attempt WHEN the project is deleted
-    THEN both are reported with S3's code, everything else is deleted, and a later redelivery finishes."""
+    THEN both are reported with S3's code, everything else is deleted, the answer asks for a recheck, the
+    recheck fails with DeletionIncomplete naming both, and once the fault is gone the same recheck finishes."""
     keys = seed(services)
     stuck = {image("u", "p", "s3"), "legacy.jpg"}
     faulty = FaultyS3(services.s3)
@@ -36,12 +41,19 @@ def test_per_key_errors_are_retried_then_reported_and_the_rest_is_deleted(servic
     assert result["failed_count"] == 2
     assert {(e["key"], e["code"]) for e in result["errors"]} == {(k, "AccessDenied") for k in stuck}
     assert result["deleted_count"] == len(keys) - 2
-    assert result["complete"] is True
+    assert result["complete"] is False and result["continuation"], "keys were left: one more invocation rechecks"
     assert keys_in(services) == stuck
     assert faulty.calls["delete_objects"] >= 2 * 4  # each failing batch: first try + 3 retries
 
-    again = delete_target(REQUEST, services=services).to_dict()
-    assert (again["deleted_count"], again["failed_count"]) == (2, 0)
+    recheck = replace(REQUEST, continuation=result["continuation"])
+    with pytest.raises(DeletionIncomplete) as failed:
+        delete_target(recheck, services=with_s3(services, faulty))
+    assert failed.value.failed_count == 2
+    assert sorted(e["key"] for e in json.loads(str(failed.value))["errors"]) == sorted(stuck)
+
+    again = delete_target(recheck, services=services).to_dict()  # the cause fixed: the same input goes through
+    assert (again["deleted_count"], again["failed_count"], again["complete"]) == (2, 0, True)
+    assert "rechecked" in {w["code"] for w in again["warnings"]}
     assert keys_in(services) == set()
 
 
@@ -68,3 +80,35 @@ def test_persistent_slowdown_is_reported_per_key_not_raised(services: Services) 
     assert result["failed_count"] == len(keys)
     assert {e["code"] for e in result["errors"]} == {"SlowDown"}
     assert keys_in(services) == set(keys)  # nothing lost, nothing claimed
+
+
+def test_a_key_refused_in_the_first_of_three_rounds_fails_the_deletion_at_the_end(services: Services) -> None:
+    """GIVEN a project of three rounds' work or more (a legacy batch, then two pages) on a zero time budget, and S3
+    refusing one legacy key (a fault the local store cannot produce) WHEN the handler is looped on its
+    continuations THEN the later rounds carry the failure, and the invocation after the last round raises
+    DeletionIncomplete naming that key once, with the exact count; rounds one to three deleted everything else."""
+    from scenestore.cleanup import DELETE_MARGIN_SECONDS
+    from scenestore.services import use_services
+
+    from functions.delete_project.handler import lambda_handler as delete_project
+    from tests.support.lambda_context import FakeLambdaContext
+
+    prefix_keys = [image("u", "p", "s1", f"{i:04d}.png") for i in range(1500)]
+    put_objects(services, [*prefix_keys, "legacy.jpg"])
+    add_scene(services, "s1", "p", media="legacy.jpg")
+    faulty = FaultyS3(services.s3)
+    faulty.fail_keys({"legacy.jpg"}, "AccessDenied")
+    event = {"user_id": "u", "project_id": "p"}
+    results: list[dict[str, object]] = []
+    current = dict(event)
+    with use_services(with_s3(services, faulty)), pytest.raises(DeletionIncomplete) as failed:
+        for _ in range(10):
+            result = delete_project(current, FakeLambdaContext(remaining_ms=int(DELETE_MARGIN_SECONDS * 1000)))
+            results.append(result)
+            current = {**event, "continuation": result["continuation"]}
+
+    assert len(results) >= 3 and [r["failed_count"] for r in results] == [1] + [0] * (len(results) - 1)
+    assert all(r["complete"] is False for r in results)
+    detail = json.loads(str(failed.value))
+    assert (detail["failed_count"], [e["key"] for e in detail["errors"]]) == (1, ["legacy.jpg"])
+    assert keys_in(services) == {"legacy.jpg"}

@@ -304,25 +304,3 @@ def test_a_redelivered_event_is_harmless(services: Services) -> None:
     assert first.output["deleted_count"] > 0
     assert (second.output["deleted_count"], second.output["failed_count"]) == (0, 0)
     assert objects["kept"] <= keys_in(services)
-
-
-def test_per_key_failures_end_the_loop_as_a_failed_execution_with_the_report() -> None:
-    """A fault injected on purpose (a stand-in function): real per-key DeleteObjects errors are the cleanup
-    tests' business; here only the loop's verdict on ``failed_count`` is checked."""
-    resolver = Resolver()
-    machine = state_machine_for(resolver, "ProjectDeletionStateMachine", with_budget(900_000))
-    (arn,) = machine.functions
-    report = {
-        "user_id": "u",
-        "project_id": "p",
-        "deleted_count": 3,
-        "failed_count": 1,
-        "total_bytes": 30,
-        "errors": [{"key": "users/u/projects/p/x", "code": "AccessDenied", "message": "denied"}],
-        "complete": True,
-        "continuation": None,
-    }
-    machine.functions[arn] = lambda payload: report
-    execution = machine.run(load_event("direct_project"))
-    assert (execution.status, execution.error) == ("FAILED", "DeletionIncomplete")
-    assert json.loads(str(execution.cause))["errors"][0]["code"] == "AccessDenied"

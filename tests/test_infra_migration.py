@@ -229,8 +229,8 @@ def test_every_field_the_definition_reads_is_one_the_handlers_return(services: S
         returned.setdefault(name, set()).update(payload)
 
     text = state_machine_definition_path(MACHINE).read_text()
-    batch_fields = {"done", "cursor"}
-    assert all(f"$.last.batch.{field}" in text for field in batch_fields)
+    batch_fields = {"done", "cursor", "scanned", "migrated", "skipped", "failed", "bytes_copied"}
+    assert all(f"$.Payload.{field}" in text for field in batch_fields)
     assert batch_fields <= returned[arns["MigrateBatchFunction"]]
     assert "$.verify.report.ok" in text and "ok" in returned[arns["MigrateVerifyFunction"]]
     plan_fields = {"run_id", "batch_size", "dry_run", "shards"}

@@ -324,12 +324,14 @@ def test_r2_needs_no_s3_permission_and_s3_names_the_bucket() -> None:
             if action.startswith("s3:"):
                 expected = (
                     {"arn:aws:s3:::autoshorts-media"}
-                    if action == "s3:ListBucket"
+                    if action in ("s3:ListBucket", "s3:ListBucketMultipartUploads")  # bucket-level actions
                     else {"arn:aws:s3:::autoshorts-media/*"}
                 )
                 assert targets == expected, (principal, action)
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= set(s3["MigrateBatchFunction"])
     assert "s3:PutObject" not in s3["DeleteProjectFunction"] and "s3:DeleteObject" not in s3["MigrateVerifyFunction"]
+    for deleter in ("DeleteProjectFunction", "DeleteSceneFunction"):  # a deletion aborts the uploads in progress
+        assert {"s3:ListBucketMultipartUploads", "s3:AbortMultipartUpload"} <= set(s3[deleter])
 
 
 def test_each_function_reads_only_the_runtime_secret_and_nothing_else_reads_secrets() -> None:

@@ -119,13 +119,30 @@ def _run_delete(target: DeleteTarget, *, force: bool, dry_run: bool, as_json: bo
 
 
 def _delete(target: DeleteTarget, bar: ProgressCallback) -> dict[str, Any]:
-    """The very Lambda handler, re-invoked on its continuation until complete (as the deployed wiring does)."""
-    from scenestore.cleanup import progress_listener
+    """The very Lambda handler, re-invoked on its continuation until complete (as the deployed wiring does).
+
+    Keys left after the handler's recheck end it with ``DeletionIncomplete``: the result is then the rounds'
+    counts with the keys still there as the failures (exit 1)."""
+    from scenestore.cleanup import DeletionIncomplete, merge_results, progress_listener
 
     from scenestore_cli.local.event_runner import invoke_until_complete, load_handler
 
+    rounds: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result = load_handler(target.kind)(event, context)
+        rounds.append(result)
+        return result
+
     with progress_listener(bar):
-        return invoke_until_complete(load_handler(target.kind), target.event)
+        try:
+            return invoke_until_complete(handler, target.event)
+        except DeletionIncomplete as exc:
+            total: dict[str, Any] | None = None
+            for result in [*rounds, exc.result]:
+                total = merge_results(total, result)
+            assert total is not None
+            return total
 
 
 def _plan(target: DeleteTarget, bar: ProgressCallback) -> dict[str, Any]:

@@ -18,10 +18,21 @@ deleting "unreferenced legacy objects" instead would also take objects that were
 handled and its prefix is left to the project's own deletion, with a ``project_gone`` warning.
 
 Order and resumption: the legacy phase runs first (it is small and its inputs may exist only in this
-event), then the prefix phase. Both stop at the deadline and return ``complete: false`` with an opaque
+event), then the prefix phase, which starts by aborting the multipart uploads in progress under the prefix
+(``aborted_uploads``). Both stop at the deadline and return ``complete: false`` with an opaque
 ``continuation`` (base64url JSON of phase and the last key handled, bound to the target) from which the
 next invocation resumes without redoing work. Every invocation does at least one unit of work (a legacy
 batch or a prefix page) even when its time is already up, so a loop of re-invocations always finishes.
+
+Keys left undeleted: the continuation also carries the failures so far (their exact count and the first of
+them), so no round forgets what an earlier one could not delete. When the walk is over and any key was left,
+the answer is still ``complete: false``, with a *recheck* continuation: the next invocation tries every key
+left again, from the start (the listed keys when all are listed, else the whole deletion once more), and then
+either answers ``complete: true`` (everything went on the second try) or raises :class:`DeletionIncomplete`
+naming the keys still there, each once, with their exact count. Because the recheck invocation's input says
+"from the start", running it again (``aws stepfunctions redrive-execution`` re-runs the failed step with the
+input it had) deletes whatever is left once the cause is fixed; a new execution with the original event does
+the whole deletion again.
 """
 
 from __future__ import annotations
@@ -29,18 +40,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from scenestore.budget import Deadline
+from scenestore.common import MAX_REPORTED_ERRORS
 from scenestore.concurrency import AdaptiveLimit, is_throttle
 from scenestore.db import (
     IN_BATCH,
@@ -56,7 +69,15 @@ from scenestore.errors import InvalidId, InvalidRequest, StorageError
 from scenestore.events import PROJECT, SCENE, DeletionRequest, InvalidEvent, Target, parse_deletion_event
 from scenestore.keys import is_legacy_key, project_prefix, scene_prefix, validate_id
 from scenestore.observability import logger, metrics
-from scenestore.prefix_delete import DeleteReport, ProgressCallback, adaptive_limit, delete_prefix
+from scenestore.prefix_delete import (
+    MAX_BATCH,
+    DeleteReport,
+    ProgressCallback,
+    abort_uploads,
+    adaptive_limit,
+    delete_keys,
+    delete_prefix,
+)
 from scenestore.services import Services, get_services
 from scenestore.storage import ObjectInfo
 from scenestore.unreferenced import delete_unreferenced
@@ -67,10 +88,20 @@ if TYPE_CHECKING:
 #: Time kept back from the Lambda's remaining time: in-flight pages finish and the reply is sent.
 DELETE_MARGIN_SECONDS: Final = 10.0
 LEGACY_BATCH: Final = IN_BATCH
-CONTINUATION_VERSION: Final = 1
+CONTINUATION_VERSION: Final = 2
+#: The failures a continuation carries (and a ``DeletionIncomplete`` names) are the first ``MAX_REPORTED_ERRORS``
+#: of them, and at most this many bytes of JSON: with keys of up to 1024 bytes, 100 of them would make the
+#: deletion loop's state too large for Step Functions (256 KiB) and the error's cause too long (32,768
+#: characters). The count is always exact.
+CARRIED_ERROR_BYTES: Final = 16 * 1024
+#: A carried failure's message is cut to this many characters (S3's messages are short; the key and code matter).
+CARRIED_MESSAGE_CHARS: Final = 200
+#: The warning of a recheck invocation (see the module doc); ``merge_results`` takes its failures as the final ones.
+RECHECKED: Final = "rechecked"
 
 T = TypeVar("T")
-Phase = Literal["legacy", "prefix"]
+Phase = Literal["legacy", "prefix", "recheck"]
+RECHECK: Final = "recheck"
 DocRef = tuple[str, str]  # (collection, str(_id))
 
 _progress: ContextVar[ProgressCallback | None] = ContextVar("scenestore_cleanup_progress", default=None)
@@ -93,34 +124,93 @@ def progress_listener(callback: ProgressCallback | None) -> Iterator[None]:
 
 
 @dataclass(frozen=True, slots=True)
+class Failures:
+    """Keys left undeleted so far: the exact ``count`` and the first of them (each key once, see
+    ``CARRIED_ERROR_BYTES``), as ``{"key", "code", "message"}``."""
+
+    count: int = 0
+    errors: tuple[dict[str, str], ...] = ()
+
+    def plus(self, count: int, errors: Sequence[dict[str, str]]) -> Failures:
+        """These failures and ``count`` more, of which ``errors`` are listed; a key listed already counts once."""
+        listed = {e["key"] for e in self.errors}
+        fresh: list[dict[str, str]] = []
+        for error in errors:
+            if error.get("key") in listed:
+                count -= 1
+                continue
+            listed.add(error.get("key", ""))
+            fresh.append(
+                {
+                    "key": str(error.get("key", "")),
+                    "code": str(error.get("code", "")),
+                    "message": str(error.get("message", ""))[:CARRIED_MESSAGE_CHARS],
+                }
+            )
+        return Failures(self.count + max(0, count), capped_errors([*self.errors, *fresh]))
+
+    @property
+    def complete_list(self) -> bool:
+        """Whether every failed key is listed (then a recheck can try exactly those keys)."""
+        return self.count <= len(self.errors)
+
+
+def capped_errors(
+    errors: Sequence[dict[str, str]], *, max_bytes: int = CARRIED_ERROR_BYTES
+) -> tuple[dict[str, str], ...]:
+    """The first ``MAX_REPORTED_ERRORS`` of ``errors`` that fit in ``max_bytes`` of JSON."""
+    kept: list[dict[str, str]] = []
+    used = 2
+    for error in errors[:MAX_REPORTED_ERRORS]:
+        used += len(json.dumps(error, separators=(",", ":"))) + 1
+        if used > max_bytes:
+            break
+        kept.append(error)
+    return tuple(kept)
+
+
+@dataclass(frozen=True, slots=True)
 class Continuation:
-    """Where the next invocation resumes: the phase and the last key handled in it (``None``: its start)."""
+    """Where the next invocation resumes: the phase and the last key handled in it (``None``: its start), and
+    the failures of the invocations before it."""
 
     phase: Phase
     after: str | None
     target: str
+    failures: Failures = field(default_factory=Failures)
 
     def encode(self) -> str:
-        raw = json.dumps(
-            {"v": CONTINUATION_VERSION, "t": self.target, "p": self.phase, "a": self.after}, separators=(",", ":")
-        )
+        data: dict[str, Any] = {"v": CONTINUATION_VERSION, "t": self.target, "p": self.phase, "a": self.after}
+        if self.failures.count:
+            data["f"] = self.failures.count
+            data["e"] = [[e["key"], e["code"], e["message"]] for e in self.failures.errors]
+        raw = json.dumps(data, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, token: str, target: str) -> Continuation:
-        """Refuse a token that is malformed or belongs to another target (it would skip that target's keys)."""
+        """Refuse a token that is malformed or belongs to another target (it would skip that target's keys).
+
+        Version 1 tokens (no failures carried, from a deployment before this one) are still accepted."""
+        bad = InvalidRequest("continuation is not one this function returned")
         try:
             data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise InvalidRequest("continuation is not one this function returned") from None
-        if not isinstance(data, dict) or data.get("v") != CONTINUATION_VERSION:
-            raise InvalidRequest("continuation is not one this function returned")
+            raise bad from None
+        if not isinstance(data, dict) or data.get("v") not in (1, CONTINUATION_VERSION):
+            raise bad
         phase, after = data.get("p"), data.get("a")
-        if phase not in ("legacy", "prefix") or not (after is None or isinstance(after, str)):
-            raise InvalidRequest("continuation is not one this function returned")
+        if phase not in ("legacy", "prefix", RECHECK) or not (after is None or isinstance(after, str)):
+            raise bad
+        count, listed = data.get("f", 0), data.get("e", [])
+        if not isinstance(count, int) or count < 0 or not isinstance(listed, list):
+            raise bad
+        if not all(isinstance(e, list) and len(e) == 3 and all(isinstance(x, str) for x in e) for e in listed):
+            raise bad
         if data.get("t") != target:
             raise InvalidRequest(f"continuation belongs to {data.get('t')!r}, not to {target!r}")
-        return cls(phase=phase, after=after, target=target)
+        errors = tuple({"key": k, "code": c, "message": m} for k, c, m in listed)
+        return cls(phase=phase, after=after, target=target, failures=Failures(count, errors))
 
 
 def target_tag(request: DeletionRequest) -> str:
@@ -141,6 +231,7 @@ class CleanupResult:
     prefix: str | None
     report: DeleteReport = field(default_factory=DeleteReport)
     warnings: list[dict[str, str]] = field(default_factory=list)
+    aborted_uploads: int = 0
 
     def warn(self, code: str, message: str) -> None:
         self.warnings.append({"code": code, "message": message})
@@ -150,19 +241,67 @@ class CleanupResult:
         if self.target == SCENE:
             result["scene_id"] = self.scene_id
         result.update(self.report.to_dict())
+        # The first errors, within a size a state machine's state can carry (the count is exact).
+        result["errors"] = list(capped_errors(self.report.errors, max_bytes=RESULT_ERROR_BYTES))
+        result["aborted_uploads"] = self.aborted_uploads
         result["prefix"] = self.prefix
         result["warnings"] = list(self.warnings)
         return result
 
 
+#: The errors of one invocation's result are kept within this many bytes of JSON (see ``CARRIED_ERROR_BYTES``).
+RESULT_ERROR_BYTES: Final = 24 * 1024
+
+
+class DeletionIncomplete(StorageError):
+    """Keys are left after every round and a recheck: the deletion ends failed, naming them.
+
+    Raised by the invocation that ends the deletion, so that Lambda reports it with ``errorType``
+    ``DeletionIncomplete`` and the state machine's deleting step is the one that failed (a redrive runs it
+    again). The message is JSON: ``{"message", "user_id", "project_id", "scene_id"?, "prefix", "failed_count",
+    "errors"}`` with the first keys (``CARRIED_ERROR_BYTES``) and their exact count; ``result`` is the
+    invocation's own result (its counts, and those failures), for callers that run the handler in-process.
+    """
+
+    code = "deletion_incomplete"
+
+    def __init__(self, result: CleanupResult, failures: Failures, note: str) -> None:
+        self.result = result.to_dict()
+        self.result["failed_count"] = failures.count
+        self.result["errors"] = list(failures.errors)
+        self.failed_count = failures.count
+        self.errors = list(failures.errors)
+        what = f"project {result.project_id}"
+        if result.scene_id:
+            what = f"scene {result.scene_id} of {what}"
+        listed = len(failures.errors)
+        detail: dict[str, Any] = {
+            "message": f"{failures.count} object(s) of {what} could not be deleted"
+            + (f" (the first {listed} listed)" if listed < failures.count else "")
+            + f"; {note}",
+            "user_id": result.user_id,
+            "project_id": result.project_id,
+        }
+        if result.target == SCENE:
+            detail["scene_id"] = result.scene_id
+        detail.update(prefix=result.prefix, failed_count=failures.count, errors=list(failures.errors))
+        super().__init__(json.dumps(detail, separators=(",", ":")))
+
+
 def merge_results(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
-    """Fold one invocation's result dict into the running total of a loop on continuations."""
+    """Fold one invocation's result dict into the running total of a loop on continuations.
+
+    A recheck invocation (its warnings say ``rechecked``) tried again every key left before it: its failures
+    are the deletion's, those of the earlier rounds are not added to them."""
     if total is None:
         merged = dict(part)
         merged["errors"] = list(part.get("errors", []))
         merged["warnings"] = list(part.get("warnings", []))
+        merged["aborted_uploads"] = part.get("aborted_uploads", 0)
         merged["invocations"] = 1
         return merged
+    if any(w.get("code") == RECHECKED for w in part.get("warnings", [])):
+        total = {**total, "failed_count": 0, "errors": []}
     report = DeleteReport(
         deleted_count=total["deleted_count"],
         failed_count=total["failed_count"],
@@ -180,6 +319,7 @@ def merge_results(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[st
         )
     )
     merged = {**total, **part, **report.to_dict()}
+    merged["aborted_uploads"] = total.get("aborted_uploads", 0) + part.get("aborted_uploads", 0)
     merged["user_id"] = total.get("user_id") or part.get("user_id")
     merged["prefix"] = total.get("prefix") or part.get("prefix")
     merged["warnings"] = total["warnings"] + [w for w in part.get("warnings", []) if w not in total["warnings"]]
@@ -231,10 +371,11 @@ def delete_target(
     """Delete what ``request`` names (module doc); resume from ``request.continuation`` if given.
 
     ``dry_run`` (``scenestore delete-* --dry-run``) runs the same selection, reference checks and HEADs and counts
-    what would go in ``deleted_count``/``total_bytes``, deleting nothing.
+    what would go in ``deleted_count``/``total_bytes`` (and the uploads that would be aborted), deleting nothing.
 
     Every S3 request of the invocation (HEADs, legacy and prefix deletes) takes a slot of one adaptive in-flight
-    limit (``scenestore.prefix_delete.adaptive_limit``; ``workers`` fixes it instead).
+    limit (``scenestore.prefix_delete.adaptive_limit``; ``workers`` fixes it instead). Raises
+    :class:`DeletionIncomplete` from a recheck invocation that leaves keys behind.
     """
     services = services or get_services()
     db = services.db
@@ -243,11 +384,17 @@ def delete_target(
             f"the change event is for database {request.database!r} but SCENESTORE_MONGODB_DB is "
             f"{services.settings.mongodb_db!r}; reference checks would look in the wrong place"
         )
-    limit = adaptive_limit(workers, client=services.s3)
     tag = target_tag(request)
     resume = Continuation.decode(request.continuation, tag) if request.continuation else None
-    budget = _AtLeastOneUnit((deadline or Deadline.never()).at)
-
+    walk = _Walk(
+        services=services,
+        request=request,
+        limit=adaptive_limit(workers, client=services.s3),
+        budget=_AtLeastOneUnit((deadline or Deadline.never()).at),
+        legacy_batch=legacy_batch,
+        on_progress=on_progress,
+        dry_run=dry_run,
+    )
     owner = _Owner.resolve(request, db)
     result = CleanupResult(
         target=request.target,
@@ -257,54 +404,152 @@ def delete_target(
         prefix=owner.prefix(request),
     )
     result.warnings.extend(owner.warnings)
-    after = resume.after if resume else None
-    if resume and resume.phase == "prefix" and after and result.prefix and not after.startswith(result.prefix):
-        raise InvalidRequest("continuation does not lie under this target's prefix")
+    if resume is not None and resume.phase == RECHECK:
+        _recheck(walk, owner, result, resume.failures)
+        return result
+    stopped = walk.run(owner, result, resume)
+    failures = (resume.failures if resume else Failures()).plus(result.report.failed_count, result.report.errors)
+    if stopped is not None:
+        result.report.complete = False
+        result.report.continuation = Continuation(stopped[0], stopped[1], tag, failures).encode()
+    elif failures.count and not dry_run:
+        # The walk is over but keys were left (in this round or an earlier one): one more invocation tries them
+        # all again and gives the verdict (module doc).
+        result.report.complete = False
+        result.report.continuation = Continuation(RECHECK, None, tag, failures).encode()
+    return result
 
-    if resume is None or resume.phase == "legacy":
-        owned = _deleted_documents(request, db, owner, result, dry_run=dry_run)
-        stopped_at = _delete_legacy(
-            services,
+
+@dataclass(slots=True)
+class _Walk:
+    """One invocation's deletion: its collaborators, and the walk over the legacy phase then the prefix."""
+
+    services: Services
+    request: DeletionRequest
+    limit: AdaptiveLimit
+    budget: _AtLeastOneUnit
+    legacy_batch: int
+    on_progress: ProgressCallback | None
+    dry_run: bool
+
+    def run(self, owner: _Owner, result: CleanupResult, resume: Continuation | None) -> tuple[Phase, str | None] | None:
+        """Delete from ``resume`` on (``None``: from the start) until done or out of time; returns where the next
+        invocation resumes (phase, last key handled), ``None`` when the walk is over."""
+        services, budget = self.services, self.budget
+        after = resume.after if resume else None
+        if resume and resume.phase == "prefix" and after and result.prefix and not after.startswith(result.prefix):
+            raise InvalidRequest("continuation does not lie under this target's prefix")
+        if resume is None or resume.phase == "legacy":
+            owned = _deleted_documents(self.request, services.db, owner, result, dry_run=self.dry_run)
+            stopped_at = self.legacy(owned, after=after, report=result.report)
+            if stopped_at is not None:
+                return ("legacy", stopped_at or None)
+            after = None
+            if result.prefix is not None and budget.used and budget.expired():
+                # The legacy phase spent this invocation's budget: the prefix starts in the next one.
+                return ("prefix", None)
+        if result.prefix is None:
+            return None
+        if after is None:  # the prefix phase starts: no upload may finish under the prefix once it is deleted
+            self.abort_uploads(result)
+        prefix_report = delete_prefix(
+            services.s3,
+            services.settings.bucket,
+            result.prefix,
+            deadline=budget,  # an unused free first check gives the prefix phase its one guaranteed page
+            start_after=after,
+            limit=self.limit,
+            # A project's prefix is usually more than a page: its key ranges are planned beside the first page.
+            split_early=self.request.target == "project",
+            on_progress=self.on_progress,
+            dry_run=self.dry_run,
+        )
+        result.report.merge(prefix_report)
+        result.report.continuation = None
+        if not prefix_report.complete:
+            return ("prefix", prefix_report.continuation or None)
+        return None
+
+    def legacy(self, owned: _Owned, *, after: str | None, report: DeleteReport) -> str | None:
+        return _delete_legacy(
+            self.services,
             owned,
             after=after,
-            deadline=budget,
-            report=result.report,
-            batch_size=legacy_batch,
-            limit=limit,
-            on_progress=on_progress,
-            dry_run=dry_run,
+            deadline=self.budget,
+            report=report,
+            batch_size=self.legacy_batch,
+            limit=self.limit,
+            on_progress=self.on_progress,
+            dry_run=self.dry_run,
         )
-        if stopped_at is not None:
-            return _paused(result, Continuation("legacy", stopped_at or None, tag))
-        after = None
-        if result.prefix is not None and budget.used and budget.expired():
-            # The legacy phase spent this invocation's budget: the prefix starts in the next one.
-            return _paused(result, Continuation("prefix", None, tag))
 
-    if result.prefix is None:
-        return result
-    prefix_report = delete_prefix(
-        services.s3,
-        services.settings.bucket,
-        result.prefix,
-        deadline=budget,  # an unused free first check gives the prefix phase its one guaranteed page
-        start_after=after,
-        limit=limit,
-        # A project's prefix is usually more than a page: its key ranges are planned beside the first page.
-        split_early=request.target == "project",
-        on_progress=on_progress,
-        dry_run=dry_run,
-    )
-    result.report.merge(prefix_report)
-    if not prefix_report.complete:
-        result.report.continuation = Continuation("prefix", prefix_report.continuation or None, tag).encode()
-    return result
+    def abort_uploads(self, result: CleanupResult) -> None:
+        """Abort the multipart uploads in progress under the prefix; count them; a refusal is a failure."""
+        assert result.prefix is not None
+        services = self.services
+        with self.limit.slot():
+            outcome = abort_uploads(services.s3, services.settings.bucket, result.prefix, dry_run=self.dry_run)
+        result.aborted_uploads += len(outcome.aborted)
+        result.report.add_errors(outcome.errors)
+        if outcome.aborted and not self.dry_run:
+            from scenestore.multipart import ABORTED, OPEN, records
+
+            ids = [upload_id for _, upload_id in outcome.aborted]
+            records(services.db).update_many({"_id": {"$in": ids}, "state": OPEN}, {"$set": {"state": ABORTED}})
+            logger.info("multipart uploads aborted", extra={"prefix": result.prefix, "aborted": len(ids)})
 
 
-def _paused(result: CleanupResult, continuation: Continuation) -> CleanupResult:
-    result.report.complete = False
-    result.report.continuation = continuation.encode()
-    return result
+def _recheck(walk: _Walk, owner: _Owner, result: CleanupResult, earlier: Failures) -> None:
+    """The invocation after a walk that left keys: try every one of them again, from the start (module doc).
+
+    With every failed key listed, exactly those are tried (a legacy key still only if nothing else references
+    it); otherwise the whole deletion runs once more within this invocation's time. Keys still left raise
+    :class:`DeletionIncomplete`; the result otherwise says ``complete`` and carries the ``rechecked`` warning.
+    """
+    report = result.report
+    if earlier.complete_list:
+        # At most MAX_REPORTED_ERRORS keys: tried all at once, whatever time is left.
+        walk = replace(walk, budget=_AtLeastOneUnit(math.inf))
+        if result.prefix is not None:
+            walk.abort_uploads(result)
+        keys = {e["key"] for e in earlier.errors}
+        owned = _deleted_documents(walk.request, walk.services.db, owner, result, dry_run=False)
+        walk.legacy(_Owned(owned.documents, [k for k in owned.legacy_keys if k in keys]), after=None, report=report)
+        prefix = result.prefix
+        _delete_listed(walk, sorted(k for k in keys if prefix is not None and k.startswith(prefix)), report)
+        stopped = None
+    else:
+        stopped = walk.run(owner, result, None)
+    left = Failures().plus(report.failed_count, report.errors)
+    tried = earlier.count
+    if stopped is not None:
+        # More keys were left than one invocation could go through again: report what the walk left, exactly.
+        raise DeletionIncomplete(
+            result,
+            earlier,
+            f"a recheck deleted {report.deleted_count} of them but could not finish within one invocation; "
+            "fix the cause, then redrive the execution (or start a new one with the same input)",
+        )
+    result.warn(RECHECKED, f"{tried} key(s) left by the earlier rounds were tried again: {left.count} left")
+    if left.count:
+        raise DeletionIncomplete(
+            result, left, "they were tried again after the last round; fix the cause, then redrive the execution"
+        )
+
+
+def _delete_listed(walk: _Walk, keys: list[str], report: DeleteReport) -> None:
+    """Delete the ``keys`` under the target's prefix that still exist (HEAD first, so counts are exact)."""
+    services = walk.services
+    found, head_errors = _existing(services, keys, walk.limit)
+    report.add_errors(head_errors)
+    for start in range(0, len(found), MAX_BATCH):
+        chunk = found[start : start + MAX_BATCH]
+        batch = _in_slot(walk.limit, partial(delete_keys, services.s3, services.settings.bucket, chunk))
+        report.deleted_count += batch.deleted
+        report.total_bytes += batch.deleted_bytes
+        report.add_errors(batch.errors)
+        if walk.on_progress is not None:
+            walk.on_progress(batch.deleted, batch.deleted_bytes)
 
 
 @dataclass(frozen=True, slots=True)

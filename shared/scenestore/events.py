@@ -38,7 +38,8 @@ APP_DETAIL_TYPES: Final[dict[str, Target]] = {"ProjectDeleted": PROJECT, "SceneD
 ATLAS_SOURCE_PREFIX: Final = "aws.partner/mongodb.com/stitch.trigger/"
 ATLAS_DETAIL_TYPE_PREFIX: Final = "MongoDB Database Trigger for "
 COLLECTION_TARGETS: Final[dict[str, Target]] = {PROJECTS: PROJECT, SCENES: SCENE}
-MAX_CONTINUATION_LENGTH: Final = 4096
+#: A continuation carries the failures so far (``scenestore.cleanup.CARRIED_ERROR_BYTES``), base64url-encoded.
+MAX_CONTINUATION_LENGTH: Final = 32 * 1024
 _ID_FIELDS: Final = frozenset({"user_id", "project_id", "scene_id", "_id"})
 
 

@@ -263,6 +263,46 @@ def delete_keys(
     return result
 
 
+@dataclass(slots=True)
+class AbortedUploads:
+    """The multipart uploads in progress under a prefix that were aborted (or, in a dry run, would be), and
+    those the store refused to abort (one error each, keyed by the upload's object key)."""
+
+    aborted: list[tuple[str, str]] = field(default_factory=list)  # (key, upload id)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def abort_uploads(client: S3Client, bucket: str, prefix: str, *, dry_run: bool = False) -> AbortedUploads:
+    """Abort every multipart upload in progress under ``prefix`` (``ListMultipartUploads`` with ``Prefix``, then
+    ``AbortMultipartUpload`` each): a deleted project's or scene's parts stop being billed now, not when the
+    bucket's lifecycle rule gets to them, and an upload finishing after the deletion cannot leave an object
+    behind. An upload already gone (``NoSuchUpload``: completed or aborted meanwhile) is not an error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    check_prefix(prefix)
+    outcome = AbortedUploads()
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        response = client.list_multipart_uploads(**kwargs)
+        for upload in response.get("Uploads", []):
+            key, upload_id = str(upload.get("Key", "")), str(upload.get("UploadId", ""))
+            if not key.startswith(prefix) or not upload_id:  # a store that ignored Prefix
+                continue
+            if not dry_run:
+                try:
+                    client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+                except (ClientError, BotoCoreError) as exc:
+                    code = error_code(exc) or type(exc).__name__
+                    if code != "NoSuchUpload":
+                        outcome.errors.append({"key": key, "code": code, "message": f"upload {upload_id}: {exc}"})
+                    continue
+            outcome.aborted.append((key, upload_id))
+        key_marker, id_marker = response.get("NextKeyMarker"), response.get("NextUploadIdMarker")
+        if not response.get("IsTruncated") or not (key_marker or id_marker):
+            return outcome
+        kwargs.update(KeyMarker=key_marker or "", UploadIdMarker=id_marker or "")
+
+
 def _is_throttle_error(exc: Any) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return is_throttle(status, error_code(exc))

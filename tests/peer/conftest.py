@@ -40,7 +40,7 @@ from tests.support.seed import add_project, add_scene
 #: LocalStack waits for open connections on SIGTERM; the suite's data is throwaway, so it is killed soon after.
 STOP_TIMEOUT = 3.0
 #: The origin of docs/deploy.md's CORS rule (``tests/test_preflight.py`` holds the doc to ``bucket_cors`` of it).
-DEPLOY_ORIGIN = "https://app.example.com"
+DEPLOY_ORIGIN = peer.DEFAULT_ORIGIN
 #: Where a run writes in the shared bucket: ``scenestore-peer/<random>/``, removed at the end of the session.
 RUN_PREFIX_ROOT = "scenestore-peer/"
 
@@ -51,6 +51,12 @@ def peer_target() -> peer.PeerTarget:
         return peer.target_from_env(os.environ)
     except StackError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def peer_origin(peer_target: peer.PeerTarget) -> str:
+    """A browser origin the shared bucket's CORS rule allows (``SCENESTORE_PEER_CORS_ORIGIN`` for an existing one)."""
+    return peer_target.origin
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,9 @@ peer by hand.
 
 The same tests are the acceptance run of any S3 endpoint and an existing bucket (a dev R2 bucket):
 :func:`target_from_env` reads ``SCENESTORE_PEER_S3_ENDPOINT_URL``, ``SCENESTORE_PEER_S3_BUCKET``,
-``SCENESTORE_PEER_S3_REGION`` and ``SCENESTORE_PEER_AWS_ACCESS_KEY_ID`` / ``SCENESTORE_PEER_AWS_SECRET_ACCESS_KEY``
-(their own names, so the suite's other settings are never pointed at that bucket by accident).
+``SCENESTORE_PEER_S3_REGION``, ``SCENESTORE_PEER_AWS_ACCESS_KEY_ID`` / ``SCENESTORE_PEER_AWS_SECRET_ACCESS_KEY``
+and ``SCENESTORE_PEER_CORS_ORIGIN`` (an origin the bucket's CORS rule allows). They have names of their own, so
+the suite's other settings are never pointed at that bucket by accident.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ BUCKET_VAR: Final = "SCENESTORE_PEER_S3_BUCKET"
 REGION_VAR: Final = "SCENESTORE_PEER_S3_REGION"
 ACCESS_KEY_VAR: Final = "SCENESTORE_PEER_AWS_ACCESS_KEY_ID"
 SECRET_KEY_VAR: Final = "SCENESTORE_PEER_AWS_SECRET_ACCESS_KEY"
+ORIGIN_VAR: Final = "SCENESTORE_PEER_CORS_ORIGIN"
+#: The origin of docs/deploy.md's CORS rule: the bucket the suite creates allows it, and the CORS tests use it.
+DEFAULT_ORIGIN: Final = "https://app.example.com"
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class PeerTarget:
     region: str = "us-east-1"
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
+    origin: str = DEFAULT_ORIGIN
+    """A browser origin the bucket's CORS rule allows."""
 
     @property
     def existing_bucket(self) -> bool:
@@ -129,6 +135,7 @@ def target_from_env(environ: Mapping[str, str]) -> PeerTarget:
         region=environ.get(REGION_VAR, "").strip() or "us-east-1",
         access_key=access or ACCESS_KEY,
         secret_key=secret or SECRET_KEY,
+        origin=environ.get(ORIGIN_VAR, "").strip().rstrip("/") or DEFAULT_ORIGIN,
     )
 
 

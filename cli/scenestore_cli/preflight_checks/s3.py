@@ -96,10 +96,12 @@ def run_s3_checks(run: Run, now: Callable[[], float] = time.time) -> None:
         return
     check_clock(run, server_date, now())
     check_objects(run)
-    check_presigned(run)
-    check_multipart(run)
-    for origin in cors_origins(run):
-        check_cors(run, origin)
+    if check_presigned(run):
+        check_multipart(run)
+        for origin in cors_origins(run):
+            check_cors(run, origin)
+    else:
+        run.skip(["s3.multipart", "s3.cors"], "a correct presigned PUT is refused")
     check_lifecycle(run)
 
 
@@ -195,8 +197,9 @@ def check_objects(run: Run) -> None:
 
 
 # -- presigned uploads ----------------------------------------------------------------------------------------
-def check_presigned(run: Run) -> None:
-    """A presigned PUT binds key, type and length: changed, the store must refuse it (``SignatureDoesNotMatch``)."""
+def check_presigned(run: Run) -> bool:
+    """A presigned PUT binds key, type and length: changed, the store must refuse it (``SignatureDoesNotMatch``).
+    ``False`` when even the correct PUT is refused (the browser checks that follow would fail for that reason)."""
     key = f"{run.prefix}presigned.png"
     body = b"\x89PNG\r\n\x1a\n" + b"\0" * 56
     signed = run.store.presign_put(key, content_type="image/png", content_length=len(body), expires_in=300)
@@ -215,7 +218,7 @@ def check_presigned(run: Run) -> None:
             f"S3: the store refuses a correct presigned PUT ({right.code()})",
             CREDENTIALS_FIX + "; and set this machine's clock right (timedatectl set-ntp true)",
         )
-        return
+        return False
     accepted = [name for name, answer in tampered.items() if answer.ok]
     if accepted:
         run.warn(
@@ -223,8 +226,9 @@ def check_presigned(run: Run) -> None:
             f"S3: the store accepted a presigned PUT with {', '.join(accepted)}: it does not check presigned "
             "signatures, an emulator's behaviour (moto's); S3 and R2 refuse such a PUT",
         )
-        return
+        return True
     run.ok("s3.presigned", "S3: a presigned PUT is accepted, and refused with the wrong length, type or key")
+    return True
 
 
 def check_multipart(run: Run) -> None:
@@ -305,11 +309,14 @@ def check_cors(run: Run, origin: str) -> None:
         return
     put = send("PUT", signed.url, signed.headers | {"Origin": origin}, body)
     exposed = {h.strip().lower() for h in (put.headers.get("Access-Control-Expose-Headers") or "").split(",")}
-    if not put.ok or "etag" not in exposed:
-        why = f"the PUT failed ({put.code()})" if not put.ok else "ETag is not exposed"
+    if not put.ok:
+        run.fail(check_id, f"S3: CORS answers {origin}'s preflight, but the PUT failed ({put.code()})", CREDENTIALS_FIX)
+        return
+    if "etag" not in exposed:
         run.fail(
             check_id,
-            f"S3: CORS answers {origin}'s preflight, but {why}: browser multipart uploads fail at complete",
+            f"S3: CORS answers {origin}'s preflight, but ETag is not exposed: browser multipart uploads fail at "
+            "complete",
             cors_fix(run),
         )
         return
