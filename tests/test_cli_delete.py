@@ -80,7 +80,7 @@ def test_delete_scene_human_output_and_exit_0(services: Services, invoke: Any) -
     add_project(services, "p", "u")
     done = invoke(delete_scene_command, "u", "p", "s1")
     assert done.exit_code == 0
-    assert "deleted 1 objects" in done.output
+    assert "deleted 1 object (" in done.output
     assert "legacy_refs_unknown" in done.output  # the scene document is gone: said, not hidden
     assert keys_in(services) == {image("u", "p", "s10")}
 

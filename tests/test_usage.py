@@ -56,7 +56,7 @@ def test_cli_json_and_human(services: Services, monkeypatch: pytest.MonkeyPatch)
     assert json.loads(as_json.output)["total"]["objects"] == 8
     human = CliRunner().invoke(usage_command, ["--user", "bob"], catch_exceptions=False)
     assert human.exit_code == 0
-    assert "bob" in human.output and "legacy (referenced)" in human.output
+    assert "bob" in human.output and "legacy keys bob's documents reference" in human.output
 
 
 def test_cli_invalid_user_exits_2(services: Services) -> None:

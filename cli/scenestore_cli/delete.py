@@ -21,7 +21,16 @@ import click
 from scenestore.errors import InvalidRequest, UsageError
 from scenestore.keys import validate_id
 
-from scenestore_cli.common import command, emit, finish, handle_errors, json_option, load_services, progress_enabled
+from scenestore_cli.common import (
+    command,
+    counted,
+    emit,
+    finish,
+    handle_errors,
+    json_option,
+    load_services,
+    progress_enabled,
+)
 from scenestore_cli.reports.options import HtmlFile, html_option
 
 if TYPE_CHECKING:  # scenestore.events builds pydantic models: clear-bucket and usage never need them
@@ -108,7 +117,7 @@ def _run_delete(target: DeleteTarget, *, force: bool, dry_run: bool, as_json: bo
     with _progress(as_json, f"{action} {target.kind}") as bar:
         result = _plan(target, bar) if dry_run else _delete(target, bar)
     found = exists or bool(result["deleted_count"] or result["failed_count"])
-    result.update(dry_run=dry_run, document_exists=exists, found=found)
+    result.update(dry_run=dry_run, document_exists=exists, found=found, force=force)
     if not found:
         result["warnings"] = []  # the plain message below says all there is to say
         result["message"] = (
@@ -275,14 +284,20 @@ def _human_delete(result: dict[str, Any]) -> str:
     what = f"scene {result['scene_id']} of " if result.get("scene_id") else ""
     size = _human_bytes(result["total_bytes"])
     if result["dry_run"]:
-        exists = " (its document still exists: the real run needs --force)" if result["document_exists"] else ""
+        exists = ""
+        if result["document_exists"]:
+            exists = (
+                " (its document still exists: --force deletes anyway)"
+                if result.get("force")
+                else " (its document still exists: the real run needs --force)"
+            )
         return (
             f"dry run: {what}project {result['project_id']} (user {result['user_id']}): would delete "
-            f"{result['deleted_count']} objects ({size}){exists}; nothing deleted"
+            f"{counted(result['deleted_count'], 'object')} ({size}){exists}; nothing deleted"
         )
     lines = [
         f"{what}project {result['project_id']} (user {result['user_id']}): "
-        f"deleted {result['deleted_count']} objects ({size}), failed {result['failed_count']}"
+        f"deleted {counted(result['deleted_count'], 'object')} ({size}), failed {result['failed_count']:,}"
     ]
     lines += [f"  note    {w['code']}: {w['message']}" for w in result.get("warnings", [])]
     lines += _error_lines(result)
@@ -293,8 +308,8 @@ def _human_clear(result: dict[str, Any]) -> str:
     where = f"s3://{result['bucket']}/{result['prefix']}"
     if result["dry_run"]:
         return (
-            f"dry run: {where} holds {result['object_count']} objects ({_human_bytes(result['total_bytes'])}); "
-            "nothing deleted"
+            f"dry run: {where} holds {counted(result['object_count'], 'object')} "
+            f"({_human_bytes(result['total_bytes'])}); nothing deleted"
         )
     head = (
         f"{where}: deleted {result['deleted_count']}, failed {result['failed_count']}, "
@@ -304,20 +319,36 @@ def _human_clear(result: dict[str, Any]) -> str:
 
 
 def _human_usage(report: dict[str, Any]) -> str:
+    """A table whose total is the sum of its unindented rows (users, then legacy); indented rows break a user's
+    row down (its projects, and what lies outside them)."""
     rows = [("user / project", "objects", "bytes")]
+    total_objects = total_bytes = 0
     for user in report["users"]:
-        rows.append((user["user_id"], str(user["objects"]), _human_bytes(user["bytes"])))
-        rows += [(f"  {p['project_id']}", str(p["objects"]), _human_bytes(p["bytes"])) for p in user["projects"]]
+        rows.append((user["user_id"], f"{user['objects']:,}", _human_bytes(user["bytes"])))
+        rows += [
+            (f"  project {p['project_id']}", f"{p['objects']:,}", _human_bytes(p["bytes"])) for p in user["projects"]
+        ]
         if user["other"]["objects"]:
-            rows.append(("  (outside projects)", str(user["other"]["objects"]), _human_bytes(user["other"]["bytes"])))
+            other = user["other"]
+            rows.append(("  outside projects", f"{other['objects']:,}", _human_bytes(other["bytes"])))
+        total_objects += user["objects"]
+        total_bytes += user["bytes"]
     legacy = report["legacy"]
-    label = "legacy (bucket)" if report["user_id"] is None else "legacy (referenced)"
-    rows.append((label, str(legacy["objects"]), _human_bytes(legacy["bytes"])))
-    if legacy.get("missing"):
-        rows.append(("legacy referenced but missing", str(legacy["missing"]), "-"))
-    rows.append(("total listed", str(report["total"]["objects"]), _human_bytes(report["total"]["bytes"])))
+    if report["user_id"] is None:
+        label, total_label = "legacy keys (outside users/)", "total (the whole bucket)"
+    else:
+        label = f"legacy keys {report['user_id']}'s documents reference"
+        total_label = f"total ({report['user_id']}'s keys and the legacy ones they reference)"
+    rows.append((label, f"{legacy['objects']:,}", _human_bytes(legacy["bytes"])))
+    total_objects += legacy["objects"]
+    total_bytes += legacy["bytes"]
+    rows.append((total_label, f"{total_objects:,}", _human_bytes(total_bytes)))
     width = max(len(r[0]) for r in rows)
-    return "\n".join(f"{name:<{width}}  {objects:>9}  {size:>10}" for name, objects, size in rows)
+    lines = [f"{name:<{width}}  {objects:>9}  {size:>10}" for name, objects, size in rows]
+    lines.append("(indented rows are parts of the row above them)")
+    if legacy.get("missing"):
+        lines.append(f"({counted(legacy['missing'], 'referenced legacy key')} with no object: not counted above)")
+    return "\n".join(lines)
 
 
 commands: list[click.Command] = [delete_project_command, delete_scene_command, clear_bucket_command, usage_command]

@@ -14,7 +14,15 @@ from typing import Any, Final
 
 import click
 
-from scenestore_cli.common import command, finish, handle_errors, json_option, load_services, progress_enabled
+from scenestore_cli.common import (
+    command,
+    counted,
+    finish,
+    handle_errors,
+    json_option,
+    load_services,
+    progress_enabled,
+)
 from scenestore_cli.reports.options import HtmlFile, html_option
 
 
@@ -50,6 +58,12 @@ def _human_run(result: dict[str, Any]) -> str:
         f"  scanned {result['scanned']}  {migrated} {result['migrated']}  skipped {result['skipped']}  "
         f"failed {result['failed']}  {copied} {_size(result['bytes_copied'])}  in {result.get('elapsed_s', 0)}s",
     ]
+    moves = result.get("moves", [])
+    lines += [f"  would move {move['from']} -> {move['to']}" for move in moves[:VERIFY_SHOWN]]
+    if result["migrated"] > min(len(moves), VERIFY_SHOWN) and moves:
+        lines.append(
+            f"  ({min(len(moves), VERIFY_SHOWN):,} of {result['migrated']:,} shown; --json lists {len(moves):,})"
+        )
     lines += [
         f"  {e['code']}: {e.get('collection', '')} {e.get('id', '')} {e.get('field', '')} {e.get('key', '')}"
         for e in result.get("errors", [])[:20]
@@ -130,23 +144,36 @@ VERIFY_SHOWN: Final = 10
 
 
 def _human_verify(result: dict[str, Any]) -> str:
+    """The verdict, then one section per finding: its count, what it means, and its first keys under it."""
+    verdict = "ok" if result["ok"] else f"FAILED ({counted(result['missing'], 'referenced object')} missing)"
     lines = [
-        f"{'ok' if result['ok'] else 'FAILED'}: {result['objects']} objects ({_size(result['bytes'])}), "
-        f"{result['references']} references",
-        f"  missing (referenced, no object): {result['missing']}",
-        f"  legacy keys still referenced:    {result['legacy_referenced']}",
-        f"  under projects that are gone:    {result['orphaned']} ({_size(result['orphaned_bytes'])})",
-        f"  referenced by nobody:            {result['unreferenced']} ({_size(result['unreferenced_bytes'])})",
+        f"{verdict}: {counted(result['objects'], 'object')} ({_size(result['bytes'])}), "
+        f"{counted(result['references'], 'reference')}"
     ]
-    for label, name, count in (
-        ("missing", "missing_keys", "missing"),
-        ("legacy", "legacy_keys", "legacy_referenced"),
-        ("orphaned", "orphaned_keys", "orphaned"),
-    ):
-        shown = result[name][:VERIFY_SHOWN]
-        lines += [f"    {label}: {key}" for key in shown]
-        if result[count] > len(shown):
-            lines.append(f"    {label}: {len(shown):,} of {result[count]:,} shown")
+    orphan_scenes = result.get("orphan_scenes", 0)
+    sections = [
+        ("missing objects (referenced, no object; fails the audit)", result["missing"], None, "missing_keys"),
+        ("legacy keys still referenced (left to migrate)", result["legacy_referenced"], None, "legacy_keys"),
+        ("objects under projects that are gone", result["orphaned"], result["orphaned_bytes"], "orphaned_keys"),
+        (
+            "objects no document references",
+            result["unreferenced"],
+            result["unreferenced_bytes"],
+            "unreferenced_keys",
+        ),
+        ("scene documents whose project is gone (apart; not a failure)", orphan_scenes, None, "orphan_scene_ids"),
+    ]
+    for title, count, size, keys in sections:
+        lines.append(f"  {title}: {count:,}" + (f" ({_size(size)})" if size is not None else ""))
+        shown = result.get(keys, [])[:VERIFY_SHOWN]
+        lines += [f"    {key}" for key in shown]
+        if count > len(shown):
+            lines.append(f"    ({len(shown):,} of {count:,} shown; --json lists {len(result.get(keys, [])):,})")
+    if orphan_scenes:
+        lines.append(
+            f"    they hold {counted(result.get('orphan_scene_references', 0), 'reference')}, "
+            f"{result.get('orphan_scene_missing', 0):,} without an object"
+        )
     return "\n".join(lines)
 
 

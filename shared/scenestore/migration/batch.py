@@ -33,8 +33,9 @@ from scenestore.concurrency import AdaptiveLimit, is_throttle
 from scenestore.db import PROJECTS
 from scenestore.errors import ScenestoreError
 from scenestore.migration import journal
+from scenestore.migration.ids import encode_id
 from scenestore.migration.inventory import SourceIndex
-from scenestore.migration.models import BatchResult
+from scenestore.migration.models import MAX_LISTED_MOVES, BatchResult
 from scenestore.migration.objects import ExistingObjects, KeyListing, copy_object, etag_is_md5, list_keys, same_bytes
 from scenestore.migration.pacing import S3Pacer, Throttled
 from scenestore.migration.pipeline import Halted
@@ -550,10 +551,24 @@ class BatchProcessor:
         would = (MoveState.PLANNED, MoveState.VERIFIED) if self.ctx.dry_run else (MoveState.APPLIED,)
         moved = [m for m in self.moves if m.state in would and m.index < completed]
         result.migrated = len(moved) + len(self.recovered)
+        if self.ctx.dry_run:
+            result.moves = [_listed(move) for move in moved[:MAX_LISTED_MOVES]]
         copies = {id(m.copy): m.copy for m in moved if m.copy is not None and m.created}
         result.bytes_copied = sum(job.source.size for job in copies.values())
         result.bytes_copied += sum(int(e.get("size") or 0) for e in self.recovered if e.get("created"))
         return BatchOutcome(result=result, completed=completed)
+
+
+def _listed(move: Move) -> dict[str, Any]:
+    """A move as a dry run lists it."""
+    slot = move.slot
+    return {
+        "collection": slot.collection,
+        "id": encode_id(slot.doc_id),
+        "field": slot.field,
+        "from": move.old_key,
+        "to": move.new_key,
+    }
 
 
 def _candidates(move: Move, entry: dict[str, Any] | None) -> Iterator[str]:

@@ -105,7 +105,10 @@ def run_migration(services: Services, options: RunOptions) -> dict[str, Any]:
         "elapsed_s": round(time.monotonic() - started, 3),
         "s3_in_flight": {"last": limit.limit, "peak": limit.peak, "throttled": limit.throttle_events},
     }
-    if not options.dry_run:
+    if options.dry_run:
+        summary["moves"] = total.moves
+        summary["moves_capped"] = len(total.moves) < total.migrated  # only the first MAX_LISTED_MOVES are listed
+    else:
         finished = runs.finish_if_complete(services.db, run_id)
         doc = runs.get_run(services.db, run_id)
         summary["status"] = doc.get("status")

@@ -34,6 +34,8 @@ SKIP_CODES: Final = frozenset({"source_missing", "orphan_scene", "changed_by_app
 #: :class:`BatchResult`'s counted fields, named once: ``merge`` sums these, ``counters`` reports them and the
 #: run document (``scenestore.migration.runs``) keeps one total of each, so a new count cannot miss one of them.
 COUNTERS: Final = ("scanned", "migrated", "skipped", "failed", "bytes_copied")
+#: The moves a dry run lists (the first ones; the counts stay exact).
+MAX_LISTED_MOVES: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,9 @@ class BatchResult:
     failed: int = 0
     bytes_copied: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: A dry run's first ``MAX_LISTED_MOVES`` moves, ``{"collection", "id", "field", "from", "to"}``. Left out of
+    #: ``to_dict`` (a state machine's payload stays small): the CLI's run summary lists them.
+    moves: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self, code: str, message: str, **context: Any) -> None:
         """Count one reference left unmoved: a skip for the codes in ``SKIP_CODES``, else a failure."""
@@ -153,6 +158,7 @@ class BatchResult:
         for name in COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         extend_capped(self.errors, other.errors)
+        extend_capped(self.moves, other.moves, cap=MAX_LISTED_MOVES)
         self.cursor = other.cursor
         self.done = other.done
 
