@@ -493,7 +493,7 @@ def test_the_abort_days_setting_drives_the_rule_and_expires_at(api: Api, small_p
     from scenestore_cli.local.bootstrap import prepare
 
     three = Services(small_parts.settings.with_overrides(multipart_abort_days=3), small_parts.s3, small_parts.mongo)
-    prepare(three)
+    prepare(three, set_rules=True)  # the bucket exists: its rules change only when asked
     assert three.store.abort_multipart_days() == 3
     add_project(three, "p1", ALICE)
     add_scene(three, "s1", "p1")

@@ -88,7 +88,7 @@ def serve_command(
         stack.start()
         services = Services.from_settings(stack.settings)
         set_services(services)
-        prepare(services)
+        prepared = prepare(services)  # an existing bucket's rules are checked, never rewritten
         api = ApiServer(load_presign_app(), api_port, dev_routes=demo).start()
         parts.append(api)
         runner = EventRunner(services, poll_ms=RUNNER_POLL_MS).start()
@@ -101,6 +101,7 @@ def serve_command(
             "bucket": stack.settings.bucket,
             "region": stack.settings.s3_region,
             "data_dir": str(stack.data_dir),
+            "second_terminal": second_terminal(stack.settings),
         }
         if demo:
             from scenestore.tokens import issue_token
@@ -110,6 +111,7 @@ def serve_command(
             seeded = seed_demo(services)
             info["demo"] = seeded
             info["token"] = issue_token(stack.settings, seeded["user_id"], ttl=24 * 3600)
+        info["bucket_rules"] = prepared["bucket_rules"]
         _print_banner(info, as_json)
         while not stopping.wait(0.5):
             if any(not server.alive for server in stack.servers):
@@ -128,6 +130,8 @@ def serve_command(
 
 def _print_banner(info: dict[str, Any], as_json: bool) -> None:
     import json
+
+    from scenestore_cli.local.bootstrap import bucket_rule_lines
 
     if as_json:
         click.echo(json.dumps(info), nl=True)
@@ -148,8 +152,65 @@ def _print_banner(info: dict[str, Any], as_json: bool) -> None:
             f"  try: curl -H 'Authorization: Bearer {info['token'][:16]}...' {info['api']}/health",
             f"  more tokens: scenestore token {info['demo']['user_id']}",
         ]
+    lines += bucket_rule_lines(info.get("bucket_rules", []))
+    lines += second_terminal_lines(info["second_terminal"])
     lines.append("Ctrl-C stops everything.")
     click.echo("\n".join(lines))
+
+
+#: The settings a command in another shell needs to reach the stack serve started (its ports, bucket, region).
+STACK_VARIABLES: Final = (
+    ("SCENESTORE_S3_ENDPOINT_URL", "s3_endpoint_url"),
+    ("SCENESTORE_MONGODB_URI", "mongodb_uri"),
+    ("SCENESTORE_MONGODB_DB", "mongodb_db"),
+    ("SCENESTORE_BUCKET", "bucket"),
+    ("SCENESTORE_S3_REGION", "s3_region"),
+)
+
+
+def second_terminal(settings: Any) -> dict[str, Any]:
+    """What another shell needs to run ``scenestore`` against this stack: the variables to export, the command
+    itself (the virtualenv's, which ``make run`` does not put on PATH), and the names of variables set here that
+    it must set too (secrets and credentials are named, never printed)."""
+    import os
+    import shutil
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    script = bin_dir / "scenestore"
+    on_path = shutil.which("scenestore")
+    exports = {variable: str(getattr(settings, name)) for variable, name in STACK_VARIABLES}
+    also = sorted(
+        name
+        for name in os.environ
+        if name.startswith(("SCENESTORE_", "AWS_"))
+        and name not in exports
+        and name not in ("AWS_LAMBDA_FUNCTION_NAME",)
+    )
+    return {
+        "exports": exports,
+        "command": str(script),
+        "on_path": on_path is not None and Path(on_path).resolve() == script.resolve(),
+        "activate": str(bin_dir / "activate") if (bin_dir / "activate").exists() else None,
+        "set_as_here": also,
+    }
+
+
+def second_terminal_lines(second: dict[str, Any]) -> list[str]:
+    """The banner's lines for another terminal: ready to paste."""
+    import shlex
+
+    lines = ["In another terminal, to run scenestore commands against this stack:"]
+    if not second["on_path"]:
+        if second["activate"]:
+            lines.append(f"  source {shlex.quote(second['activate'])}   # puts scenestore on PATH")
+        else:
+            lines.append(f"  # the command is {shlex.quote(second['command'])} (not on PATH)")
+    lines += [f"  export {name}={shlex.quote(value)}" for name, value in second["exports"].items()]
+    if second["set_as_here"]:
+        lines.append(f"  # and, as in this terminal: {', '.join(second['set_as_here'])}")
+    lines.append("  scenestore usage")
+    return lines
 
 
 commands = [serve_command]

@@ -10,6 +10,7 @@ them (docs/deploy.md section 1), with the bucket's other rules kept.
 
 from __future__ import annotations
 
+import fnmatch
 import http.client
 import json
 import shlex
@@ -289,23 +290,11 @@ def check_cors(run: Run, origin: str) -> None:
     """A real preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method: PUT``), then the PUT
     itself from that origin, whose answer must expose ``ETag`` (browser multipart uploads read it per part)."""
     check_id = f"s3.cors:{origin}"
-    key = f"{run.prefix}cors.png"
     body = b"cors"
-    signed = run.store.presign_put(key, content_type="image/png", content_length=len(body), expires_in=300)
-    preflight = send(
-        "OPTIONS",
-        signed.url,
-        {"Origin": origin, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"},
+    signed = run.store.presign_put(
+        f"{run.prefix}cors.png", content_type="image/png", content_length=len(body), expires_in=300
     )
-    allowed = preflight.headers.get("Access-Control-Allow-Origin")
-    methods = (preflight.headers.get("Access-Control-Allow-Methods") or "").upper()
-    if not preflight.ok or allowed not in (origin, "*") or "PUT" not in methods:
-        seen = f", Access-Control-Allow-Origin {allowed}" if allowed else ""
-        run.fail(
-            check_id,
-            f"S3: CORS refuses a browser's PUT from {origin} (preflight answered {preflight.status}{seen})",
-            cors_fix(run),
-        )
+    if not _preflight_allows(run, check_id, origin, signed.url):
         return
     put = send("PUT", signed.url, signed.headers | {"Origin": origin}, body)
     exposed = {h.strip().lower() for h in (put.headers.get("Access-Control-Expose-Headers") or "").split(",")}
@@ -313,14 +302,69 @@ def check_cors(run: Run, origin: str) -> None:
         run.fail(check_id, f"S3: CORS answers {origin}'s preflight, but the PUT failed ({put.code()})", CREDENTIALS_FIX)
         return
     if "etag" not in exposed:
-        run.fail(
-            check_id,
-            f"S3: CORS answers {origin}'s preflight, but ETag is not exposed: browser multipart uploads fail at "
-            "complete",
-            cors_fix(run),
-        )
+        _etag_hidden(run, check_id, origin)
         return
     run.ok(check_id, f"S3: CORS answers a browser's PUT preflight from {origin} and exposes ETag")
+
+
+def _preflight_allows(run: Run, check_id: str, origin: str, url: str) -> bool:
+    """Send the browser's preflight for a PUT to ``url``; a refusal is this check's ✗ (``False``)."""
+    preflight = send(
+        "OPTIONS",
+        url,
+        {"Origin": origin, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"},
+    )
+    allowed = preflight.headers.get("Access-Control-Allow-Origin")
+    methods = (preflight.headers.get("Access-Control-Allow-Methods") or "").upper()
+    if preflight.ok and allowed in (origin, "*") and "PUT" in methods:
+        return True
+    seen = f", Access-Control-Allow-Origin {allowed}" if allowed else ""
+    run.fail(
+        check_id,
+        f"S3: CORS refuses a browser's PUT from {origin} (preflight answered {preflight.status}{seen})",
+        cors_fix(run),
+    )
+    return False
+
+
+def _etag_hidden(run: Run, check_id: str, origin: str) -> None:
+    run.fail(
+        check_id,
+        f"S3: CORS answers {origin}'s preflight, but ETag is not exposed: browser multipart uploads fail at complete",
+        cors_fix(run),
+    )
+
+
+def check_rules(run: Run) -> None:
+    """The bucket's CORS and lifecycle rules, without writing anything (``serve --s3-endpoint`` on a bucket it did
+    not create): the real preflight per origin, ``ETag`` exposure read from the rule that answers it, and the
+    lifecycle rule."""
+    for origin in tuple(o for o in run.origins if o != "*") or (ANY_ORIGIN_PROBE,):
+        check_id = f"s3.cors:{origin}"
+        url = run.store.presign_put(
+            f"{run.prefix}cors.png", content_type="image/png", content_length=4, expires_in=60
+        ).url
+        if not _preflight_allows(run, check_id, origin, url):
+            continue
+        try:
+            rules = run.s3.get_bucket_cors(Bucket=run.settings.bucket).get("CORSRules", [])
+        except ClientError as exc:
+            run.warn(
+                check_id, f"S3: cannot read the CORS rules ({error_code(exc)}): whether ETag is exposed is unknown"
+            )
+            continue
+        rule = next((r for r in rules if _rule_answers(r, origin)), None)
+        if rule is None or "etag" not in {h.lower() for h in rule.get("ExposeHeaders", [])}:
+            _etag_hidden(run, check_id, origin)
+            continue
+        run.ok(check_id, f"S3: CORS answers a browser's PUT preflight from {origin} and exposes ETag")
+    check_lifecycle(run)
+
+
+def _rule_answers(rule: dict[str, Any], origin: str) -> bool:
+    """S3 answers with the first rule whose origins (``*`` wildcards allowed) and methods match."""
+    methods = {m.upper() for m in rule.get("AllowedMethods", [])}
+    return "PUT" in methods and any(fnmatch.fnmatchcase(origin, allowed) for allowed in rule.get("AllowedOrigins", []))
 
 
 def cors_fix(run: Run) -> str:
