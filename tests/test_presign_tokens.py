@@ -102,8 +102,16 @@ def test_rs256_tokens_from_the_jwks_are_accepted_and_the_keys_cached(
 
 @pytest.mark.parametrize(
     "claims",
-    [{"iss": "https://evil.example.com/"}, {"aud": "another-api"}, {"exp": int(time.time()) - 3600}, {"sub": None}],
-    ids=["wrong issuer", "wrong audience", "expired", "no subject"],
+    [
+        {"iss": "https://evil.example.com/"},
+        {"aud": "another-api"},
+        {"exp": int(time.time()) - 3600},
+        {"sub": None},
+        {"exp": str(int(time.time()) + 600)},
+        {"iat": "0"},
+        {"aud": [AUDIENCE, 7]},
+    ],
+    ids=["wrong issuer", "wrong audience", "expired", "no subject", "numeric-string exp", "string iat", "mixed aud"],
 )
 def test_rs256_tokens_with_wrong_claims_are_401(
     api: Api, jwks: _JwksServer, rsa_key: rsa.RSAPrivateKey, claims: dict[str, Any]
