@@ -344,3 +344,43 @@ def test_every_fix_names_a_command_of_deploy_md(services: Services) -> None:
     assert (
         "aws secretsmanager put-secret-value --secret-id <RuntimeSecretArn> --secret-string file://secret.json" in text
     )
+
+
+# -- configuration: the JWKS a deployed function would verify tokens against ------------------------------------
+@pytest.fixture
+def jwks_url() -> Iterator[str]:
+    """A JWKS endpoint on loopback, serving one RSA public key (only its shape matters here)."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "n": "sXch", "e": "AQAB"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_jwks_url_answering_with_keys_passes_and_a_silent_one_fails(services: Services, jwks_url: str) -> None:
+    from scenestore_cli.preflight_checks.config import JWKS_FIX, check_jwks
+
+    run = new_run(services)
+    check_jwks(run, jwks_url)
+    check_jwks(run, f"http://127.0.0.1:{free_port()}/jwks.json")
+    answered, silent = run.checks
+    assert (answered.status, answered.message) == ("ok", "config: SCENESTORE_JWT_JWKS_URL answers with 1 key(s)")
+    assert silent.status == "fail" and "does not answer with a key set" in silent.message
+    assert silent.fix == JWKS_FIX
