@@ -5,13 +5,18 @@ Every key the code under test names (``users/u/projects/p1/...``, a legacy ``med
 copy source, a ``DeleteObjects`` batch, a presigned URL's key) is sent as ``<prefix><key>``, and every key in an
 answer comes back without it, so the service's code runs unchanged and sees a bucket that holds only what the test
 put there. Bucket-level writes (create, delete, CORS, lifecycle, policy...) and other buckets are refused outright:
-the suite never changes the bucket's rules. Two botocore hooks do it (``before-parameter-build`` first, so
-presigned URLs are covered too, and ``after-call``).
+the suite never changes the bucket's rules. Botocore hooks do it: ``before-parameter-build`` first (so presigned
+URLs are covered too), ``before-call`` last (a request body written by hand), ``after-call``; and a guard before
+signing refuses, loudly, any request that would still reach outside the prefix.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 from scenestore import prefix_delete
 
@@ -74,9 +79,44 @@ def confine(client: Any, bucket: str, prefix: str) -> Any:
         if isinstance(lean, list):
             parsed[prefix_delete._LEAN_OBJECTS] = [(_cut(key, prefix), size) for key, size in lean]
 
-    client.meta.events.register_first("before-parameter-build.s3", before, unique_id=f"confine-before-{prefix}")
-    client.meta.events.register("after-call.s3", after, unique_id=f"confine-after-{prefix}")
+    def body_keys(params: dict[str, Any], model: Any, **_: Any) -> None:
+        """A ``DeleteObjects`` body written by hand (``prefix_delete`` writes its own XML in a ``before-call`` hook,
+        from keys it read unprefixed) gets the prefix too: registered last, it runs after any such hook."""
+        body = params.get("body")
+        if model.name == "DeleteObjects" and isinstance(body, bytes | str):
+            text = body.decode() if isinstance(body, bytes) else body
+            text = _KEY_ELEMENT.sub(lambda m: m[0] if m[1].startswith(escaped) else f"<Key>{escaped}{m[1]}</Key>", text)
+            params["body"] = text.encode() if isinstance(body, bytes) else text
+
+    def guard(request: Any, operation_name: str, **_: Any) -> None:
+        """The last look before a request is signed: a key outside the prefix is a test bug, never sent."""
+        url = urlsplit(request.url)
+        path = unquote(url.path)
+        listed = parse_qs(url.query).get("prefix", [""])[0]
+        bucket_level = path.rstrip("/") == f"/{bucket}" and (
+            operation_name not in _LISTINGS or listed.startswith(prefix)
+        )
+        under = path.startswith(f"/{bucket}/{prefix}") or bucket_level
+        keys = _KEY_ELEMENT.findall(_text(request.body)) if operation_name == "DeleteObjects" else []
+        if not under or any(not html.unescape(key).startswith(prefix) for key in keys):
+            raise ConfinementError(f"{operation_name} {path} would reach outside {prefix!r}: not sent")
+
+    escaped = xml_escape(prefix)
+    events = client.meta.events
+    events.register_first("before-parameter-build.s3", before, unique_id=f"confine-before-{prefix}")
+    events.register_last("before-call.s3", body_keys, unique_id=f"confine-body-{prefix}")
+    events.register_last("before-sign.s3", guard, unique_id=f"confine-guard-{prefix}")
+    events.register("after-call.s3", after, unique_id=f"confine-after-{prefix}")
     return client
+
+
+_KEY_ELEMENT: Final = re.compile(r"<Key>([^<]*)</Key>")
+
+
+def _text(body: object) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return body if isinstance(body, str) else ""
 
 
 def _require_bucket(given: object, bucket: str, operation: str) -> None:

@@ -104,3 +104,19 @@ def test_the_suite_against_an_existing_bucket_leaves_it_exactly_as_it_was(
 
 def _rule(origin: str) -> dict[str, Any]:
     return {"AllowedOrigins": [origin], "AllowedMethods": ["GET"], "MaxAgeSeconds": 60}
+
+
+def test_a_confined_client_refuses_the_bucket_level_and_other_buckets(services: Any) -> None:
+    from tests.peer.confined import ConfinementError
+
+    bucket = services.settings.bucket
+    for call in (
+        lambda: services.s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=bucket_cors(("*",))),
+        lambda: services.s3.delete_bucket_lifecycle(Bucket=bucket),
+        lambda: services.s3.delete_bucket(Bucket=bucket),
+        lambda: services.s3.put_object(Bucket="another-bucket", Key="k", Body=b"x"),
+    ):
+        with pytest.raises(ConfinementError):
+            call()
+    services.store.put_bytes("media/a.jpg", b"x")  # a legacy key, as the code names it ...
+    assert [o.key for o in services.store.iter_objects("")] == ["media/a.jpg"]  # ... is all the test sees

@@ -91,11 +91,14 @@ def _aws_flags(run: Run) -> str:
 
 
 def run_s3_checks(run: Run, now: Callable[[], float] = time.time) -> None:
-    server_date = check_bucket(run)
-    if server_date is None:
+    reachable, server_date = check_bucket(run)
+    if not reachable:
         run.skip(S3_CHECKS, "the bucket is not reachable with these credentials")
         return
-    check_clock(run, server_date, now())
+    if server_date is None:
+        run.warn("s3.clock", "S3: the store's answers carry no Date header: its clock is not checked")
+    else:
+        check_clock(run, server_date, now())
     check_objects(run)
     if check_presigned(run):
         check_multipart(run)
@@ -107,9 +110,9 @@ def run_s3_checks(run: Run, now: Callable[[], float] = time.time) -> None:
 
 
 # -- access ---------------------------------------------------------------------------------------------------
-def check_bucket(run: Run) -> datetime | None:
-    """List the run's (empty) prefix: the endpoint, the bucket and the credentials in one request. Returns the
-    store's ``Date`` (``None`` when the bucket cannot be used)."""
+def check_bucket(run: Run) -> tuple[bool, datetime | None]:
+    """List the run's (empty) prefix: the endpoint, the bucket and the credentials in one request. Returns whether
+    the bucket can be used, and the store's ``Date`` when its answer had one."""
     bucket = run.settings.bucket
     try:
         response = run.s3.list_objects_v2(Bucket=bucket, Prefix=run.prefix, MaxKeys=1)
@@ -133,9 +136,9 @@ def check_bucket(run: Run) -> datetime | None:
             )
         else:
             run.fail("s3.bucket", f"S3: listing bucket {bucket} failed ({code or exc})", CREDENTIALS_FIX)
-        return None
+        return False, None
     run.ok("s3.bucket", f"S3: bucket {bucket} reachable at {run.settings.s3_endpoint_url or 'AWS'} with these keys")
-    return _server_date(response) or datetime.fromtimestamp(time.time()).astimezone()
+    return True, _server_date(response)
 
 
 def _server_date(response: Any) -> datetime | None:
