@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 S3_CONCURRENCY: Final = 8
 #: The smallest connection pool: fixed-size thread pools (``S3_CONCURRENCY`` workers) never wait for a connection.
 S3_POOL_SIZE: Final = 32
-#: Connections beyond the in-flight ceiling: a prefix delete's listers (two key ranges side by side) and a
-#: HEAD or two beside the adaptive requests.
-POOL_HEADROOM: Final = 4
+#: Connections beyond the in-flight ceiling: a prefix delete's listers (``prefix_delete.LISTERS`` key ranges
+#: side by side, and the tree read beside the first page) and a HEAD beside the adaptive requests.
+POOL_HEADROOM: Final = 6
 
 
 def s3_pool_size(settings: Settings) -> int:
