@@ -180,12 +180,9 @@ def second_terminal(settings: Any) -> dict[str, Any]:
     script = bin_dir / "scenestore"
     on_path = shutil.which("scenestore")
     exports = {variable: str(getattr(settings, name)) for variable, name in STACK_VARIABLES}
+    read = {info.alias for info in type(settings).model_fields.values() if info.alias}
     also = sorted(
-        name
-        for name in os.environ
-        if name.startswith(("SCENESTORE_", "AWS_"))
-        and name not in exports
-        and name not in ("AWS_LAMBDA_FUNCTION_NAME",)
+        name for name in os.environ if (name in read or name.startswith("SCENESTORE_")) and name not in exports
     )
     return {
         "exports": exports,

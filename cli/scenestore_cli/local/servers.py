@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import shutil
 import signal
@@ -106,11 +107,16 @@ class ChildServer:
         if self.process.poll() is None and not self._terminated:
             self._terminated = True
             with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM if self.keeps_state else signal.SIGKILL)
+                if self.keeps_state:
+                    _to_main_thread(self.process.pid, signal.SIGTERM)
+                else:
+                    self.process.send_signal(signal.SIGKILL)
 
     def stop(self, timeout: float = 10.0) -> None:
         """:meth:`terminate`, then wait; SIGKILL after ``timeout``."""
         self.terminate()
+        if self.keeps_state:
+            self._wake_accept(time.monotonic() + min(timeout, WAKE_FOR))
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -120,9 +126,48 @@ class ChildServer:
             self._log.close()
             self._log = None
 
+    def _wake_accept(self, until: float) -> None:
+        """Connect to the stopping server until its port refuses: a clean shutdown then takes about 0.5 s, not 2.5 s.
+
+        SecantusDB's shutdown closes its listening socket, then waits up to 2 s for its accept thread, which sits
+        in ``accept()``; on Linux closing a socket does not wake a thread blocked on it, so every clean stop took
+        those 2 s. A connection wakes it: it sees the stop flag and ends, and the next connection is refused. The
+        first one waits :data:`WAKE_AFTER`, for the server's signal handler to have run (the signal goes to its
+        main thread, :func:`_to_main_thread`); one made earlier is an ordinary client that closes at once.
+        """
+        time.sleep(WAKE_AFTER)
+        while self.process.poll() is None and time.monotonic() < until:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    pass
+            except OSError:
+                return  # refused: nothing listens any more
+            time.sleep(0.1)
+
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+#: How long after SIGTERM the first wake-up connection is made, and for how long they are made at most.
+WAKE_AFTER: Final = 0.2
+WAKE_FOR: Final = 3.0
+
+
+def _to_main_thread(pid: int, signum: int) -> None:
+    """Send ``signum`` to the main thread of process ``pid`` (Linux ``tgkill``; elsewhere, to the process).
+
+    A Python server handles signals in its main thread only. Sent to the process, the kernel may hand the signal
+    to another thread, and a main thread blocked on a lock (SecantusDB waits on an event) then runs the handler
+    only when something else wakes it: sometimes never, until the SIGKILL ten seconds later.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.tgkill(pid, pid, signum) == 0:
+            return
+        if ctypes.get_errno() == errno.ESRCH:
+            raise ProcessLookupError(pid)
+    os.kill(pid, signum)
 
 
 def spawn(
