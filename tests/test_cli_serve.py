@@ -122,3 +122,22 @@ def test_a_setting_of_this_terminal_is_named_never_printed(settings_env: dict[st
         os.environ.update(saved)
     text = "\n".join(second_terminal_lines(second))
     assert "SCENESTORE_JWT_SECRET" in text and "x" * 40 not in text
+
+
+def test_the_readme_shows_the_lines_serve_prints_with_the_default_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's "another terminal" block is what ``make run`` (the default ports) prints: the exports, and the
+    command reached through the virtualenv, since ``make run`` does not put it on PATH."""
+    from scenestore.settings import DEFAULT_MONGO_PORT, DEFAULT_S3_PORT, Settings
+    from scenestore_cli.local.stack import DevStack
+    from scenestore_cli.serve import second_terminal, second_terminal_lines
+
+    for name in list(os.environ):
+        if name.startswith(("SCENESTORE_", "AWS_")):
+            monkeypatch.delenv(name)
+    stack = DevStack.create(Settings(), s3_port=DEFAULT_S3_PORT, mongo_port=DEFAULT_MONGO_PORT)
+    printed = [line.strip() for line in second_terminal_lines(second_terminal(stack.settings))]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for line in printed:
+        if line.startswith("export ") or line == "scenestore usage":
+            assert f"\n{line}\n" in readme, line
+    assert "source .venv/bin/activate" in readme and "--mongo-port" in readme

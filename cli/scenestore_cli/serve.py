@@ -1,8 +1,8 @@
-"""``scenestore serve``: the embedded local stack, stopped cleanly and within about 2 s on Ctrl-C/SIGTERM.
+"""``scenestore serve``: the embedded local stack, stopped cleanly and within about a second on Ctrl-C/SIGTERM.
 
 Stopping goes in order (the terminal's Ctrl-C reaches serve only, see ``local.servers``): the event runner and
 the API first, then the process's MongoDB client while its server still answers, then every server at once (a
-MongoDB with ``--data-dir`` shuts down cleanly, about 2 s; everything else ends at once).
+MongoDB with ``--data-dir`` shuts down cleanly, about half a second; everything else ends at once).
 With ``--s3-endpoint URL`` no S3 server is started: the API, the runner and the demo run against that endpoint
 with the bucket, region and credentials of the environment (``SCENESTORE_BUCKET``, ``SCENESTORE_S3_REGION``,
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``); MongoDB is local as usual.

@@ -86,9 +86,10 @@ class ChildServer:
     """One child process with its log file.
 
     ``keeps_state``: the server's state outlives the process (MongoDB with a ``--data-dir``), so it is stopped
-    with SIGTERM and given time to shut down cleanly (SecantusDB takes about 2 s). Any other server (moto's
-    in-memory S3, MongoDB in a temporary directory that is removed right after) loses nothing to SIGKILL,
-    which ends it at once: that is what makes Ctrl-C stop ``serve`` within a fraction of a second.
+    with SIGTERM and given time to shut down cleanly (SecantusDB takes about half a second, see
+    :meth:`_wake_accept`). Any other server (moto's in-memory S3, MongoDB in a temporary directory that is
+    removed right after) loses nothing to SIGKILL, which ends it at once: that is what makes Ctrl-C stop
+    ``serve`` within a fraction of a second.
     """
 
     name: str
