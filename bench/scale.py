@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -653,12 +654,15 @@ def main() -> int:
     parser.add_argument("--only", default="clear,project,migrate,memory", help=f"among {', '.join(JOBS)}")
     parser.add_argument("--clear-delays", default="25,80")
     parser.add_argument("--shares", default="0.58,1.0", help="CPU shares of one core for --only lambda")
+    parser.add_argument("--migrate-scenes", type=int, help="scenes of the migrate job (default 100,000; quick 5,000)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "ARGS_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], json.loads(args.child[1]))
         return 0
     sizes = QUICK if args.quick else FULL
+    if args.migrate_scenes:
+        sizes = dataclasses.replace(sizes, migrate=args.migrate_scenes)
     only = [j for j in args.only.split(",") if j]
     if unknown := [j for j in only if j not in JOBS]:
         parser.error(f"unknown job(s): {', '.join(unknown)}")

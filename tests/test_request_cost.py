@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 from scenestore.errors import InvalidRequest
 from scenestore.request_cost import (
     LIST_PRICES,
@@ -14,6 +17,9 @@ from scenestore.request_cost import (
     estimate_prefix_delete,
     request_class,
 )
+from scenestore.services import Services
+
+from tests.support.seed import add_project, add_scene, keys_in, layout_keys, put_objects
 
 
 @pytest.mark.parametrize(
@@ -109,3 +115,40 @@ def test_migration_estimate_copies_large_objects_in_parts() -> None:
     assert requests.operations["HeadObject"] == 1
     nothing = estimate_migration(0, batch_size=100, legacy_objects=2500)
     assert dict(nothing.operations) == {"ListObjectsV2": 3}
+
+
+# -- the dry runs print them -------------------------------------------------------------------------------
+def test_clear_bucket_dry_run_prints_the_real_runs_requests_and_price(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenestore_cli.delete import clear_bucket_command
+
+    put_objects(services, layout_keys(1500))
+    done = CliRunner().invoke(
+        clear_bucket_command, ["--confirm", services.settings.bucket, "--dry-run", "--json"], catch_exceptions=False
+    )
+    requests = json.loads(done.output)["requests"]
+    assert requests["operations"]["DeleteObjects"] == 2 and requests["free"] == 2
+    assert requests["class_a"] == requests["operations"]["ListObjectsV2"] >= 2
+    assert requests["price_usd"] == pytest.approx(requests["class_a"] * 4.50 / 1e6)
+    assert requests["prices_date"] == LIST_PRICES.date
+    monkeypatch.setenv(PRICES_ENV, "9,1,2030-01-01")
+    human = CliRunner().invoke(clear_bucket_command, ["--confirm", services.settings.bucket, "--dry-run"]).output
+    assert "the real run:" in human and "$9/M A" in human and "2030-01-01" in human
+    assert len(keys_in(services)) == 1500
+
+
+def test_migrate_dry_run_prints_the_real_runs_requests_and_price(services: Services) -> None:
+    from scenestore_cli.migrate import migrate_command
+
+    add_project(services, "p", "u")
+    keys = [f"media/{i:04}.jpg" for i in range(5)]
+    put_objects(services, keys)
+    for i, key in enumerate(keys):
+        add_scene(services, f"s{i:04}", "p", media=key)
+    done = CliRunner().invoke(migrate_command, ["--dry-run", "--json", "--batch-size", "2"], catch_exceptions=False)
+    requests = json.loads(done.stdout)["requests"]
+    assert requests["operations"] == {"CopyObject": 5, "DeleteObjects": 3, "ListObjectsV2": 1 + 3}
+    assert requests["class_b"] == 0
+    human = CliRunner().invoke(migrate_command, ["--dry-run", "--batch-size", "2"], catch_exceptions=False).stdout
+    assert "the real run: 9 Class A + 0 Class B + 3 free requests" in human

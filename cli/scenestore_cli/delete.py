@@ -216,6 +216,7 @@ def delete_scene_command(
 def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool) -> None:
     """Delete every object in the configured bucket (or under --prefix), without reference checks."""
     from scenestore.prefix_delete import check_prefix, delete_prefix
+    from scenestore.request_cost import prefix_delete_cost
 
     services = load_services()
     bucket = services.settings.bucket
@@ -234,6 +235,7 @@ def clear_bucket_command(confirm: str, prefix: str, dry_run: bool, as_json: bool
     if dry_run:
         result.update(object_count=report.deleted_count, total_bytes=report.total_bytes, deleted_count=0)
         result.update(failed_count=0, errors=[])
+        result["requests"] = prefix_delete_cost(report.deleted_count)  # what the real run sends, at R2's prices
     else:
         result.update(report.to_dict())
     finish(result, as_json, _human_clear, ok=not result["failed_count"])
@@ -310,7 +312,7 @@ def _human_clear(result: dict[str, Any]) -> str:
         return (
             f"dry run: {where} holds {counted(result['object_count'], 'object')} "
             f"({_human_bytes(result['total_bytes'])}); nothing deleted"
-        )
+        ) + (f"\n  the real run: {result['requests']['summary']}" if "requests" in result else "")
     head = (
         f"{where}: deleted {result['deleted_count']}, failed {result['failed_count']}, "
         f"bytes {result['total_bytes']} ({_human_bytes(result['total_bytes'])})"

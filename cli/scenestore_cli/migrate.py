@@ -68,6 +68,8 @@ def _human_run(result: dict[str, Any]) -> str:
         f"  {e['code']}: {e.get('collection', '')} {e.get('id', '')} {e.get('field', '')} {e.get('key', '')}"
         for e in result.get("errors", [])[:20]
     ]
+    if "requests" in result:
+        lines.append(f"  the real run: {result['requests']['summary']}")
     return "\n".join(lines)
 
 
@@ -127,6 +129,10 @@ def migrate_command(
     finally:
         if bar is not None:
             bar.close()
+    if dry_run:
+        from scenestore.request_cost import migration_cost
+
+        summary["requests"] = migration_cost(summary, batch_size=batch_size)  # the real run's, at R2's prices
     finish(summary, as_json, _human_run, ok=not summary["failed"] and summary["done"])
 
 

@@ -153,7 +153,7 @@ class Requests:
             "class_a": classes["A"],
             "class_b": classes["B"],
             "free": classes["free"],
-            "price_usd": round(self.price(prices), 6),
+            "price_usd": round(self.price(prices), 9),
             "prices": {"class_a_per_million": prices.class_a, "class_b_per_million": prices.class_b},
             "prices_date": prices.date,
             "prices_source": prices.source,
@@ -219,3 +219,22 @@ def estimate_migration(
         requests.add("HeadObject", large)
     requests.add("DeleteObjects", batches)
     return requests
+
+
+def prefix_delete_cost(objects: int, *, listers: int | None = None, prices: Prices | None = None) -> dict[str, Any]:
+    """What ``clear-bucket --dry-run`` prints: the real run's requests for ``objects`` keys and their price."""
+    if listers is None:
+        from scenestore.prefix_delete import LISTERS
+
+        listers = LISTERS
+    prices = prices or Prices.from_env()
+    requests = estimate_prefix_delete(objects, listers=listers)
+    return {**requests.to_dict(prices), "summary": describe(requests, prices)}
+
+
+def migration_cost(summary: Mapping[str, Any], *, batch_size: int, prices: Prices | None = None) -> dict[str, Any]:
+    """What ``migrate --dry-run`` prints: the real run's requests for the moves the dry run found, and their price
+    (objects above 5 GiB, copied in parts, are not told apart by a dry run: each adds a few requests)."""
+    prices = prices or Prices.from_env()
+    requests = estimate_migration(int(summary.get("migrated", 0)), batch_size=batch_size)
+    return {**requests.to_dict(prices), "summary": describe(requests, prices)}
