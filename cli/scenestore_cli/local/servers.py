@@ -162,9 +162,9 @@ def _to_main_thread(pid: int, signum: int) -> None:
     to another thread, and a main thread blocked on a lock (SecantusDB waits on an event) then runs the handler
     only when something else wakes it: sometimes never, until the SIGKILL ten seconds later.
     """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.tgkill(pid, pid, signum) == 0:
+    tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None) if sys.platform.startswith("linux") else None
+    if tgkill is not None:  # glibc 2.30 and later
+        if tgkill(pid, pid, signum) == 0:
             return
         if ctypes.get_errno() == errno.ESRCH:
             raise ProcessLookupError(pid)
