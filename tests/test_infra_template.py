@@ -23,7 +23,6 @@ from packaging.requirements import Requirement
 from scenestore.secrets import CREDENTIAL_KEYS, SECRETS_ARN_VAR, SECRETS_REQUIRED_VAR
 from scenestore.settings import Settings
 
-from tests.support.asl import load_definition, placeholders
 from tests.support.infra import (
     ROOT,
     TEMPLATE,
@@ -32,8 +31,8 @@ from tests.support.infra import (
     load_handler,
     load_template,
     resources,
-    state_machine_definition_path,
 )
+from tests.support.moto_engine import load_definition, placeholders
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 FUNCTIONS = sorted(resources("AWS::Serverless::Function"))
@@ -68,12 +67,12 @@ def definitions() -> Iterator[tuple[str, dict[str, Any]]]:
             else value
             for key, value in substitutions.items()
         }
-        yield logical, load_definition(state_machine_definition_path(logical), arns)
+        yield logical, load_definition(logical, {key: str(value) for key, value in arns.items()})
 
 
 @pytest.mark.parametrize("logical", STATE_MACHINES)
 def test_asl_placeholders_and_substitutions_agree(logical: str) -> None:
-    used = placeholders(state_machine_definition_path(logical))
+    used = placeholders(logical)
     given = set(resources()[logical]["Properties"]["DefinitionSubstitutions"])
     assert used == given
 
