@@ -172,3 +172,27 @@ def test_what_the_engine_cannot_show_is_in_the_definition() -> None:
     assert "ToleratedFailurePercentage: 0\n" in state_machine_definition_path(MACHINE).read_text()
     assert "ToleratedFailureCount" not in state_machine_definition_path(MACHINE).read_text()
     assert resources()[MACHINE]["Properties"]["Type"] == "STANDARD"
+
+
+def test_the_errors_of_a_state_machine_run_are_shown_by_verify_and_migrate(
+    services: Services, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The map keeps counts only; an operator reads the errors where they live, through the CLI."""
+    import json
+
+    from click.testing import CliRunner
+    from scenestore_cli.migrate import migrate_command, verify_command
+
+    seeder = seed(services)
+    seeder.scene("p1", "ghost", media="media/never-uploaded.jpg")
+    assert engine.run(MACHINE, {"shards": 2, "batch_size": 3}, name="mig-shown").error == "VerificationFailed"
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    verified = CliRunner().invoke(verify_command, ["--json"], catch_exceptions=False)
+    resumed = CliRunner().invoke(migrate_command, ["--resume", "mig-shown", "--json"], catch_exceptions=False)
+    human = CliRunner().invoke(verify_command, [], catch_exceptions=False)
+
+    last_run = json.loads(verified.stdout)["last_run"]
+    assert last_run["run_id"] == "mig-shown" and [e["code"] for e in last_run["errors"]] == ["source_missing"]
+    assert [e["key"] for e in json.loads(resumed.stdout)["errors"]] == ["media/never-uploaded.jpg"]
+    assert "last migration run mig-shown" in human.output and "media/never-uploaded.jpg" in human.output

@@ -133,6 +133,10 @@ def migrate_command(
         from scenestore.request_cost import migration_cost
 
         summary["requests"] = migration_cost(summary, batch_size=batch_size)  # the real run's, at R2's prices
+    if not dry_run:  # the run's own record: every process's and every execution's errors (the first 100)
+        from scenestore.migration import runs
+
+        summary["errors"] = runs.summary(runs.get_run(services.db, summary["run_id"]))["errors"]
     finish(summary, as_json, _human_run, ok=not summary["failed"] and summary["done"])
 
 
@@ -180,6 +184,17 @@ def _human_verify(result: dict[str, Any]) -> str:
             f"    they hold {counted(result.get('orphan_scene_references', 0), 'reference')}, "
             f"{result.get('orphan_scene_missing', 0):,} without an object"
         )
+    run = result.get("last_run")
+    if run:
+        totals = run["totals"]
+        lines.append(
+            f"  last migration run {run['run_id']} ({run['status']}): migrated {totals.get('migrated', 0):,}, "
+            f"skipped {totals.get('skipped', 0):,}, failed {totals.get('failed', 0):,}"
+        )
+        for e in run["errors"][:VERIFY_SHOWN]:
+            lines.append(f"    {e['code']}: {e.get('collection', '')} {e.get('id', '')} {e.get('key', '')}".rstrip())
+        if len(run["errors"]) > VERIFY_SHOWN:
+            lines.append(f"    ({VERIFY_SHOWN} of its first {len(run['errors'])} errors shown; --json lists them)")
     return "\n".join(lines)
 
 
@@ -189,9 +204,11 @@ def _human_verify(result: dict[str, Any]) -> str:
 @handle_errors
 def verify_command(as_json: bool, html_file: HtmlFile) -> None:
     """Audit the bucket against the documents; exit 1 if any referenced object is missing."""
-    from scenestore.migration import verify_storage
+    from scenestore.migration import runs, verify_storage
 
-    result = verify_storage(load_services())
+    services = load_services()
+    result = verify_storage(services)
+    result["last_run"] = runs.latest(services.db)  # a state machine's run keeps its errors there
     if html_file is not None:
         from scenestore_cli.reports import audit_html, write_report
 

@@ -328,3 +328,21 @@ def finish_if_complete(db: Database[dict[str, Any]], run_id: str) -> bool:
         {"_id": run_id, "status": RUNNING}, {"$set": {"status": DONE, "finished_at": stamp, "updated_at": stamp}}
     )
     return True
+
+
+def summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """What an operator reads of a run: its status, totals and the first errors of every process and execution
+    that worked on it (a state machine's per-shard results carry counts only: the errors are here)."""
+    return {
+        "run_id": doc["_id"],
+        "status": doc.get("status"),
+        "created_at": doc["created_at"].isoformat() if isinstance(doc.get("created_at"), datetime) else None,
+        "totals": dict(doc.get("totals") or {}),
+        "errors": list(doc.get("errors") or []),
+    }
+
+
+def latest(db: Database[dict[str, Any]]) -> dict[str, Any] | None:
+    """The most recently created run's :func:`summary`, or ``None`` when no run was ever recorded."""
+    found = list(runs(db).find({}, {"shards": 0, "planned": 0}).sort("created_at", -1).limit(1))
+    return summary(found[0]) if found else None
