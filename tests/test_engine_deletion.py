@@ -245,3 +245,35 @@ def test_once_the_cause_is_fixed_a_redrive_or_a_new_execution_deletes_what_was_l
         assert again.states_entered()[0] == "Delete"
         last = engine.calls("DeleteProjectFunction")[-1]
         assert last.answer["deleted_count"] == 1 and "rechecked" in {w["code"] for w in last.answer["warnings"]}
+
+
+def test_an_undelivered_event_from_the_dead_letter_queue_is_re_driven_to_its_target(
+    services: Services, engine: Engine
+) -> None:
+    """docs/operations.md, "an undelivered event": EventBridge dead-letters an event it could not deliver with
+    its body and the attributes RULE_ARN, TARGET_ARN, ERROR_CODE, ERROR_MESSAGE (AWS's documented format; moto's
+    EventBridge never dead-letters, so the message is put here as EventBridge would). Starting TARGET_ARN with
+    the body deletes the project."""
+    objects = seed_project(services, "user-1", "p1")
+    event = {**sample("eventbridge_project_deleted", services), "account": "123456789012"}
+    sqs = engine.client("sqs")
+    attributes = {
+        "RULE_ARN": "arn:aws:events:us-east-1:123456789012:rule/AppProjectDeletedRule",
+        "TARGET_ARN": engine.machines["ProjectDeletionStateMachine"],
+        "ERROR_CODE": "SDK_CLIENT_ERROR",
+        "ERROR_MESSAGE": "Unable to invoke the target (states:StartExecution AccessDenied)",
+    }
+    sqs.send_message(
+        QueueUrl=engine.queue_url,
+        MessageBody=json.dumps(event),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+
+    (message,) = engine.dead_letters()
+    target = message["MessageAttributes"]["TARGET_ARN"]["StringValue"]
+    machine = next(k for k, v in engine.machines.items() if v == target)
+    execution = engine.wait(engine.start(machine, json.loads(message["Body"])))
+
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert not {k for k in keys_in(services) if k.startswith("users/user-1/projects/p1/")}
+    assert objects["kept"] <= keys_in(services)

@@ -196,3 +196,22 @@ def test_the_errors_of_a_state_machine_run_are_shown_by_verify_and_migrate(
     assert last_run["run_id"] == "mig-shown" and [e["code"] for e in last_run["errors"]] == ["source_missing"]
     assert [e["key"] for e in json.loads(resumed.stdout)["errors"]] == ["media/never-uploaded.jpg"]
     assert "last migration run mig-shown" in human.output and "media/never-uploaded.jpg" in human.output
+
+
+def test_a_new_execution_with_the_same_run_id_reuses_its_plan_and_migrates_nothing_more(
+    services: Services, engine: Engine
+) -> None:
+    """docs/operations.md, MigrationFailures: a run is resumed by a new execution with {"run_id": ...}."""
+    seeder = seed(services)
+    assert engine.run(MACHINE, {"shards": 2, "batch_size": 5}, name="mig-once").status == "SUCCEEDED"
+    services.db[SCENES].insert_one({"_id": "a-new-scene", "project_id": "p1"})  # would move planned boundaries
+    first = len(engine.invocations)
+
+    again = engine.run(MACHINE, {"run_id": "mig-once", "shards": 5, "batch_size": 5}, name="mig-once-resumed")
+
+    assert again.status == "SUCCEEDED", (again.error, again.cause)
+    plan = [c for c in engine.invocations[first:] if c.function == "MigratePlanFunction"][-1].answer
+    recorded = services.db.scenestore_migrations.find_one({"_id": "mig-once"})
+    assert recorded is not None and plan["shards"] == recorded["planned"] and len(plan["shards"]) == 2
+    assert sum(c.answer["migrated"] for c in engine.invocations[first:] if c.function == BATCH) == 0
+    assert_converged(services, seeder)
