@@ -4,12 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck cfn-lint browser-setup unit peer-setup test-peer bench clean
+.PHONY: run test install lint typecheck cfn-lint browser-setup unit peer-setup test-peer bench clean \
+	lock lock-upgrade sam-setup build build-x86_64 test-artifact bench-cold-start
 
-$(STAMP): pyproject.toml
+# The dev environment installs requirements.lock, the one lock (exact pins, hashes) that the Lambda layer's
+# shared/requirements.txt is cut from; the project itself goes in editable, without dependencies (all locked).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +31,7 @@ cfn-lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -m "not s3_peer"
+	$(VENV)/bin/pytest -m "not s3_peer and not artifact"
 
 # The second S3 server: LocalStack's S3 with presigned-signature validation on, in its own Python 3.13 virtualenv
 # (.venv-peer, built once). Like browser-setup it never fails the build: what it could not install is in
@@ -45,10 +48,42 @@ test-peer: peer-setup browser-setup
 browser-setup: $(STAMP)
 	@if [ -f clients/js/setup.sh ]; then bash clients/js/setup.sh; fi
 
-test: lint typecheck cfn-lint browser-setup unit test-peer
+# The Lambda artifact: `sam build` with the real SAM CLI (aws-sam-cli from requirements-sam.lock, in .venv-sam,
+# built once with the Python 3.12 it finds), no Docker. `build` is the deployed arm64 build (.aws-sam/build, what
+# `sam deploy` uploads); `build-x86_64` the same template for this machine's CPU (.aws-sam/x86_64/build), which
+# the artifact tests import. Both --cached --parallel: a second run rebuilds only what changed. test-artifact
+# (part of test) builds the two side by side, then tests what they hold (tests/test_artifact.py).
+sam-setup: $(STAMP)
+	$(PY) -m scenestore_cli.build setup
+
+build: $(STAMP)
+	$(PY) -m scenestore_cli.build build
+
+build-x86_64: $(STAMP)
+	$(PY) -m scenestore_cli.build build --arch x86_64
+
+test-artifact: $(STAMP)
+	$(PY) -m scenestore_cli.build build --arch arm64 --arch x86_64
+	SCENESTORE_ARTIFACT_REQUIRED=1 $(VENV)/bin/pytest -m artifact tests/test_artifact.py
+
+# Re-pin after a change to pyproject.toml's dependencies (or shared/requirements.in): requirements.lock keeps
+# every pin it can, and shared/requirements.txt and requirements-sam.lock follow. lock-upgrade moves every pin to
+# the newest release the ranges allow (docs/deploy.md, "Build").
+lock: $(STAMP)
+	$(PY) -m scenestore_cli.build lock
+
+lock-upgrade: $(STAMP)
+	$(PY) -m scenestore_cli.build lock --upgrade
+
+test: lint typecheck cfn-lint browser-setup unit test-peer test-artifact
 
 bench: $(STAMP)
 	$(PY) bench/delete_prefix.py
 
+# Each handler's import from the built x86_64 artifact (function folder + layer), median of 5 fresh interpreters.
+bench-cold-start: build-x86_64
+	$(PY) bench/cold_start.py
+
 clean:
-	rm -rf $(VENV) .venv-peer .venv-peer.install.log .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-peer .venv-peer.install.log .venv-sam .venv-sam.install.log .aws-sam .pytest_cache \
+		.mypy_cache .ruff_cache

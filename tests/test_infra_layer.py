@@ -3,6 +3,9 @@
 The layer is ``SharedLayer``'s ``ContentUri`` as the template names it. The operator CLI, the local stack, its
 demo page, the local event runner and bootstrap live in ``cli/scenestore_cli`` (installed by ``pip install -e .``,
 never shipped): a file of theirs, or an import of a dev-only package, found in the layer fails here.
+
+These read the layer's source; what ``sam build`` makes of it (shared/Makefile: the pinned wheels, bytecode, no
+build files) is checked on the built artifact by ``tests/test_artifact.py``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ LAYER_DIR = ROOT / resources()["SharedLayer"]["Properties"]["ContentUri"]
 DEV_ONLY_IMPORTS = {"click", "tqdm", "scenestore_cli", "moto", "secantusdb", "werkzeug", "pytest"}
 #: Module names that mean dev-only code, wherever they would appear in the layer.
 DEV_ONLY_NAMES = {"cli", "local", "localstack", "demo", "demo_page", "event_runner", "bootstrap", "serve", "usage"}
-#: What a layer may hold besides Python modules.
-ALLOWED_NON_PYTHON = {"requirements.txt"}
+#: What the layer's source may hold besides Python modules: its build (shared/Makefile) and its requirements
+#: (the roots, and the pins ``make lock`` cuts from requirements.lock). The build ships none of them.
+ALLOWED_NON_PYTHON = {"Makefile", "requirements.in", "requirements.txt"}
 
 
 def layer_files() -> list[Path]:
@@ -49,7 +53,7 @@ def test_the_layer_is_the_shared_directory_and_holds_the_scenestore_package() ->
     files = layer_files()
     assert LAYER_DIR == ROOT / "shared"
     assert LAYER_DIR / "scenestore" / "__init__.py" in files
-    assert LAYER_DIR / "requirements.txt" in files
+    assert {LAYER_DIR / name for name in ALLOWED_NON_PYTHON} <= set(files)
 
 
 def test_the_layer_holds_no_dev_only_module_or_asset() -> None:

@@ -142,8 +142,12 @@ def test_every_function_uses_the_layer_and_the_runtime_the_layer_was_built_for(l
     props = {**template["Globals"]["Function"], **resources()[logical]["Properties"]}
     layer = resources()["SharedLayer"]
     assert props["Runtime"] in layer["Properties"]["CompatibleRuntimes"]
-    assert props["Runtime"] == layer["Metadata"]["BuildMethod"]
     assert props["Architectures"] == layer["Properties"]["CompatibleArchitectures"]
+    # shared/Makefile builds the layer (bytecode, pinned wheels): for this runtime and architecture by default
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": props["Architectures"][0]}
+    makefile = (LAYER_DIR / "Makefile").read_text()
+    assert f"PYTHON312 ?= {props['Runtime']}\n" in makefile
+    assert f"SCENESTORE_LAYER_ARCH ?= {props['Architectures'][0]}\n" in makefile
     assert {"Ref": "SharedLayer"} in props["Layers"]
 
 
@@ -201,9 +205,9 @@ def third_party_imports() -> dict[str, set[str]]:
 
 
 def requirement_closure(lines: list[str] | None = None) -> set[str]:
-    """Distributions installed by shared/requirements.txt, with the extras it asks for, transitively."""
+    """Distributions installed by shared/requirements.in's roots, with the extras they ask for, transitively."""
     if lines is None:
-        lines = (LAYER_DIR / "requirements.txt").read_text().splitlines()
+        lines = (LAYER_DIR / "requirements.in").read_text().splitlines()
     todo = [Requirement(line) for line in (ln.split("#")[0].strip() for ln in lines) if line]
     names: set[str] = set()
     while todo:
@@ -233,13 +237,13 @@ def uncovered_imports(lines: list[str] | None = None) -> dict[str, list[str]]:
 
 
 def test_layer_requirements_cover_every_third_party_import_of_the_handlers() -> None:
-    assert uncovered_imports() == {}, "shared/requirements.txt does not provide these"
+    assert uncovered_imports() == {}, "shared/requirements.in does not provide these"
 
 
 def test_the_requirements_check_notices_a_missing_extra() -> None:
     """Without Powertools' [parser] extra, pydantic (the event models) would be missing from the layer
     (pydantic-settings, the other route to pydantic, is left out too)."""
-    text = (LAYER_DIR / "requirements.txt").read_text().replace("[parser]", "")
+    text = (LAYER_DIR / "requirements.in").read_text().replace("[parser]", "")
     lines = [line for line in text.splitlines() if not line.startswith("pydantic-settings")]
     assert "pydantic" in uncovered_imports(lines)
 
@@ -249,7 +253,7 @@ def test_layer_requirements_list_nothing_the_handlers_do_not_import() -> None:
     imported = {
         d.lower().replace("_", "-") for module in third_party_imports() for d in distributions.get(module, [module])
     }
-    lines = (LAYER_DIR / "requirements.txt").read_text().splitlines()
+    lines = (LAYER_DIR / "requirements.in").read_text().splitlines()
     listed = {Requirement(ln.split("#")[0]).name.lower() for ln in lines if ln.split("#")[0].strip()}
     assert listed - imported == set()
 
