@@ -37,17 +37,17 @@ W4. The delivered envelope lacks ``account`` and carries ``time`` as epoch secon
 W5. A bus whose name has a ``/`` (a partner event bus: ``aws.partner/mongodb.com/stitch.trigger/<id>``) cannot
     be addressed: moto keeps only the text after the last ``/``. Names are kept whole here, an ARN's
     ``event-bus/`` prefix alone is stripped, as AWS does.
-W10. A partner event (``PutPartnerEvents``, as the Atlas Trigger sends it) lands on the default bus; AWS puts it
-    on the partner event bus associated with its source. The engine names that bus in the entry.
 W6. Step Functions sends no "Step Functions Execution Status Change" events: the status change of an execution
     that ends FAILED, TIMED_OUT or ABORTED is put on the default bus here, with the detail AWS documents, so the
     ``DeletionExecutionFailedRule`` and its dead-letter queue are exercised.
 W7. There is no ``RedriveExecution``: ``Engine.redrive`` starts the failed step again with the input it had
     (AWS: "continues the failed execution from the unsuccessful step"), then the states after it.
-W8. A Distributed Map ignores ``ToleratedFailurePercentage``: not worked around (our definitions tolerate
-    nothing, which is what moto does); the threshold is checked against the definition's text instead.
+W8. A Distributed Map ignores ``ToleratedFailurePercentage`` (its parser says so): not worked around; the
+    threshold is checked against the definition's text and AWS's documented semantics instead.
 W9. The 256 KiB limit on a state's input and output is not enforced: ``Execution.largest_state`` measures every
     input and output in the history and the tests compare it with the limit.
+W10. A partner event (``PutPartnerEvents``, as the Atlas Trigger sends it) lands on the default bus; AWS puts it
+    on the partner event bus associated with its source. The engine names that bus in the entry.
 W11. A Distributed Map's child executions keep no history of their own (``ListExecutions`` by ``mapRunArn`` is not
     supported): a child's states are seen through the Lambda invocations it made (``Engine.invocations``,
     ``Engine.largest_answer``), and its result in the map's output.
