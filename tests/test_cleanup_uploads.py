@@ -117,6 +117,8 @@ def test_the_cli_aborts_the_uploads_and_reports_them(services: Services, invoke:
     assert json.loads(scene.output)["aborted_uploads"] == 1
     assert json.loads(project.output)["aborted_uploads"] == 2  # the scene's went with the scene
     assert uploads_in_progress(services) == uploads["others"]
+    human = invoke(delete_project_command, "u2", "p1")
+    assert "aborted 1 upload in progress" in human.output, human.output
 
 
 def test_the_cli_dry_run_counts_the_uploads_and_aborts_none(services: Services, invoke: Any) -> None:

@@ -116,7 +116,7 @@ def _run_delete(target: DeleteTarget, *, force: bool, dry_run: bool, as_json: bo
     action = "counting" if dry_run else "deleting"
     with _progress(as_json, f"{action} {target.kind}") as bar:
         result = _plan(target, bar) if dry_run else _delete(target, bar)
-    found = exists or bool(result["deleted_count"] or result["failed_count"])
+    found = exists or bool(result["deleted_count"] or result["failed_count"] or result.get("aborted_uploads"))
     result.update(dry_run=dry_run, document_exists=exists, found=found, force=force)
     if not found:
         result["warnings"] = []  # the plain message below says all there is to say
@@ -301,6 +301,8 @@ def _human_delete(result: dict[str, Any]) -> str:
         f"{what}project {result['project_id']} (user {result['user_id']}): "
         f"deleted {counted(result['deleted_count'], 'object')} ({size}), failed {result['failed_count']:,}"
     ]
+    if result.get("aborted_uploads"):
+        lines[0] += f", aborted {counted(result['aborted_uploads'], 'upload')} in progress"
     lines += [f"  note    {w['code']}: {w['message']}" for w in result.get("warnings", [])]
     lines += _error_lines(result)
     return "\n".join(lines)
