@@ -9,7 +9,9 @@ same template (``make build-x86_64``: .aws-sam/x86_64/build), each handler in a 
 with only those two folders before the standard library, timed around the import (the interpreter's own
 start is measured apart). Every round imports every handler, rounds interleave the contenders, median of
 ``--runs`` per handler; the import's CPU time is printed beside its wall time, since on a shared 2-core
-machine the wall time also counts waiting for a core (the load average is printed too).
+machine the wall time also counts waiting for a core (the load average is printed too). ``--realtime`` runs each
+child under ``chrt -f 10`` (root only): a core is then the child's whenever it is runnable, which takes the other
+processes' share of the machine out of the wall time (not their share of the caches).
 
 Contenders:
 
@@ -64,10 +66,14 @@ def child_environment(home: Path) -> dict[str, str]:
     }
 
 
+#: Set by --realtime: the children run under SCHED_FIFO.
+PREFIX: list[str] = []
+
+
 def time_import(
     python: str, code_dir: Path, layer: Path, module: str, attribute: str, home: Path
 ) -> tuple[float, float]:
-    argv = [python, "-I", "-S", "-B", "-c", _CHILD, str(code_dir), str(layer), module, attribute]
+    argv = [*PREFIX, python, "-I", "-S", "-B", "-c", _CHILD, str(code_dir), str(layer), module, attribute]
     done = subprocess.run(argv, capture_output=True, text=True, cwd=home, env=child_environment(home), check=False)
     if done.returncode != 0:
         raise SystemExit(f"{code_dir.name}: import failed\n{done.stderr[-3000:]}")
@@ -81,7 +87,8 @@ def interpreter_start(python: str, home: Path, runs: int) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([python, "-I", "-S", "-B", "-c", "pass"], check=True, env=child_environment(home), cwd=home)
+        argv = [*PREFIX, python, "-I", "-S", "-B", "-c", "pass"]
+        subprocess.run(argv, check=True, env=child_environment(home), cwd=home)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
@@ -96,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="imports per handler and contender (default 5)")
     parser.add_argument("--build-dir", type=Path, default=build_paths("x86_64").build_dir)
     parser.add_argument("--no-baseline", action="store_true", help="skip the no-bytecode contender")
+    parser.add_argument("--realtime", action="store_true", help="run each child under chrt -f 10 (root only)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     args = parser.parse_args(argv)
+    if args.realtime:
+        PREFIX[:] = ["chrt", "-f", "10"]
     if not (args.build_dir / "template.yaml").is_file():
         raise SystemExit(f"{args.build_dir} is not built: make build-x86_64")
     try:
@@ -141,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": python,
         "runs": args.runs,
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "realtime": args.realtime,
         "interpreter_start_ms": round(start_ms, 1),
         "import_ms": medians,
         "before_issue_23_ms": list(BEFORE_MS),
@@ -151,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"cold import from {args.build_dir.relative_to(ROOT)}, median of {args.runs} fresh {python} -I -S -B")
-    print(f"(interpreter start alone {start_ms:.0f} ms, not included; load average {result['load_average']})")
+    realtime = ", children under chrt -f 10" if args.realtime else ""
+    print(f"(interpreter start alone {start_ms:.0f} ms, not included; load average {result['load_average']}{realtime})")
     header = f"{'handler':<24} {'artifact wall':>14} {'cpu':>7}"
     if "no bytecode" in medians:
         header += f" {'no bytecode wall':>17} {'cpu':>7}"

@@ -44,6 +44,8 @@ TOOLS = {
 BUILD_FILES = re.compile(r"^(requirements.*\.(txt|in)|Makefile)$")
 #: Loaded by the first request that needs them, never at import: what every handler may not import.
 FIRST_USE = {"boto3", "s3transfer", "urllib3", "pymongo", "jwt", "cryptography"}
+#: Standard modules in the same case (the listing parser and the DeleteObjects body of scenestore.prefix_delete).
+FIRST_USE_STDLIB = {"xml.etree.ElementTree", "xml.sax.saxutils", "urllib.request"}
 #: The parts of the package a handler's first request does not run.
 NOT_AT_IMPORT = {
     "DeleteProjectFunction": {"scenestore.migration", "scenestore.http_api"},
@@ -147,6 +149,7 @@ def test_each_handler_imports_from_its_folder_and_the_layer_alone(logical: str, 
     tops = {name.split(".")[0] for name in loaded}
     assert tops & DEV_ONLY == set()
     assert tops & FIRST_USE == set(), "the first request loads these, not the import (cold start)"
+    assert loaded & FIRST_USE_STDLIB == set(), "the first request loads these, not the import (cold start)"
     early = {m for m in loaded for part in NOT_AT_IMPORT[logical] if m == part or m.startswith(part + ".")}
     assert early == set(), f"{logical} imports what its first request does not run"
 

@@ -38,7 +38,6 @@ import queue
 import re
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
@@ -46,7 +45,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
-from xml.sax.saxutils import escape as xml_escape
 
 from scenestore.budget import Deadline
 from scenestore.clients import S3_CONCURRENCY
@@ -183,6 +181,8 @@ def _scan_entries(body: bytes) -> tuple[list[tuple[str, int]], bytes] | None:
 
 
 def _parse_entries(body: bytes) -> tuple[list[tuple[str, int]], bytes] | None:
+    import xml.etree.ElementTree as ET  # on first use: the handlers' import (cold start) stays lean
+
     try:
         root = ET.fromstring(body)
     except ET.ParseError:
@@ -242,6 +242,8 @@ def _delete_objects(client: S3Client, bucket: str, keys: Sequence[str]) -> Any:
 
 
 def _delete_xml(keys: Sequence[str]) -> bytes:
+    from xml.sax.saxutils import escape as xml_escape  # on first use: it imports urllib.request
+
     objects = "".join(f"<Object><Key>{xml_escape(key)}</Key></Object>" for key in keys)
     return f'<Delete xmlns="{_S3_NS}">{objects}<Quiet>true</Quiet></Delete>'.encode()
 
