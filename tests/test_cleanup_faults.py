@@ -112,3 +112,20 @@ def test_a_key_refused_in_the_first_of_three_rounds_fails_the_deletion_at_the_en
     detail = json.loads(str(failed.value))
     assert (detail["failed_count"], [e["key"] for e in detail["errors"]]) == (1, ["legacy.jpg"])
     assert keys_in(services) == {"legacy.jpg"}
+
+
+def test_the_failures_a_continuation_carries_are_exact_in_count_listed_once_and_bounded_in_size() -> None:
+    """Keys near S3's 1,024-byte limit: the carried list stops at CARRIED_ERROR_BYTES (the deletion loop's state
+    must stay under Step Functions' 256 KiB), the count stays exact, a key failing twice is listed once."""
+    from scenestore.cleanup import CARRIED_ERROR_BYTES, Continuation, Failures
+    from scenestore.events import MAX_CONTINUATION_LENGTH
+
+    errors = [{"key": f"legacy/{i:04d}" + "k" * 1010, "code": "AccessDenied", "message": "m" * 500} for i in range(150)]
+    failures = Failures().plus(150, errors).plus(1, errors[:1])  # the first key again: not a new failure
+
+    assert failures.count == 150 and not failures.complete_list
+    assert len({e["key"] for e in failures.errors}) == len(failures.errors) < 150
+    assert len(json.dumps(list(failures.errors))) <= CARRIED_ERROR_BYTES
+    token = Continuation("prefix", "users/u/projects/p/x", "project:p:", failures).encode()
+    assert len(token) <= MAX_CONTINUATION_LENGTH
+    assert Continuation.decode(token, "project:p:").failures == failures
