@@ -523,7 +523,8 @@ def _recheck(walk: _Walk, owner: _Owner, result: CleanupResult, earlier: Failure
     left = Failures().plus(report.failed_count, report.errors)
     tried = earlier.count
     if stopped is not None:
-        # More keys were left than one invocation could go through again: report what the walk left, exactly.
+        # More keys were left than one invocation could go through again: name the earlier rounds' failures (their
+        # count is exact; this recheck may have deleted some). A redrive starts this recheck over, going further.
         raise DeletionIncomplete(
             result,
             earlier,
