@@ -52,7 +52,9 @@ BAD_CLAIMS: list[tuple[str, dict[str, Any]]] = [
 
 
 def good_claims(*, media: bool) -> dict[str, Any]:
-    claims: dict[str, Any] = {"sub": ALICE, "iat": NOW, "exp": NOW + 300}
+    """Dated when the test runs, not when the module was collected (minutes earlier under pytest-xdist)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": ALICE, "iat": now, "exp": now + 300}
     if media:
         claims["scope"] = MEDIA_SCOPE
     return claims
