@@ -77,9 +77,12 @@ def test_a_state_machine_loop_over_planned_shards_feeding_outputs_back(services:
     for shard in shards:
         event: dict[str, Any] = {"run_id": "sfn-1", "cursor": None, "batch_size": 5, "dry_run": False, "shard": shard}
         while True:
-            context = FakeLambdaContext(remaining_ms=int(LAMBDA_MARGIN * 1000) + 50)
+            # 250 ms past the margin: short enough that an invocation stops early, long enough that a loaded
+            # machine still moves a batch in it (at 50 ms a busy worker could loop without progress)
+            context = FakeLambdaContext(remaining_ms=int(LAMBDA_MARGIN * 1000) + 250)
             out = lambda_handler(event, context)
             invocations += 1
+            assert invocations < 500, "no progress: every invocation stopped before moving anything"
             assert out["failed"] == 0
             if out["done"]:
                 break
