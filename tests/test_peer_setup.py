@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scenestore_cli.local import peer
+from scenestore_cli.local import peer, pythons
 from scenestore_cli.local.servers import StackError
 
 
@@ -58,7 +58,7 @@ def test_an_installed_peer_with_the_same_pins_is_not_reinstalled(
 def test_find_python_skips_a_candidate_of_another_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SCENESTORE_PEER_PYTHON", sys.executable)  # this suite's 3.11: not a 3.13
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
-    monkeypatch.setattr(peer.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pythons.shutil, "which", lambda name: None)
     assert peer.find_python() is None
 
 

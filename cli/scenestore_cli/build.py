@@ -29,7 +29,6 @@ for every file of every pinned release):
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import os
 import re
@@ -41,6 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
+
+from scenestore_cli.local import pythons
 
 REPO: Final = Path(__file__).resolve().parents[2]
 TEMPLATE: Final = REPO / "template.yaml"
@@ -68,32 +69,8 @@ class BuildError(Exception):
 
 # -- Python 3.12 and uv ---------------------------------------------------------------------------------------------
 def find_python() -> str | None:
-    """A Python 3.12 that runs: ``SCENESTORE_BUILD_PYTHON``, pyenv's, or ``python3.12`` on PATH (a pyenv shim
-    there may name a version that is installed but not selected, so each candidate is asked for its version)."""
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    candidates = [
-        os.environ.get("SCENESTORE_BUILD_PYTHON"),
-        *sorted(glob.glob(f"{pyenv_root}/versions/{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}"), reverse=True),
-        shutil.which(f"python{PYTHON_VERSION}"),
-    ]
-    for candidate in candidates:
-        if candidate and _reports_version(candidate):
-            return candidate
-    return None
-
-
-def _reports_version(python: str) -> bool:
-    try:
-        done = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and done.stdout.strip() == PYTHON_VERSION
+    """A Python 3.12 that runs: ``SCENESTORE_BUILD_PYTHON``, pyenv's, or ``python3.12`` on PATH."""
+    return pythons.find_python(PYTHON_VERSION, "SCENESTORE_BUILD_PYTHON")
 
 
 def require_python() -> str:

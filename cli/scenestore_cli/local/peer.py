@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from scenestore_cli.local import pythons
 from scenestore_cli.local.servers import ChildServer, StackError, free_port, spawn
 
 REPO: Final = Path(__file__).resolve().parents[3]
@@ -141,32 +139,8 @@ def target_from_env(environ: Mapping[str, str]) -> PeerTarget:
 
 # -- the virtualenv ---------------------------------------------------------------------------------------
 def find_python() -> str | None:
-    """A Python 3.13 that runs: ``SCENESTORE_PEER_PYTHON``, pyenv's, or ``python3.13`` on PATH (a pyenv shim
-    there may name a version that is installed but not selected, so each candidate is asked for its version)."""
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    candidates = [
-        os.environ.get("SCENESTORE_PEER_PYTHON"),
-        *sorted(glob.glob(f"{pyenv_root}/versions/{PYTHON_VERSION}.*/bin/python{PYTHON_VERSION}"), reverse=True),
-        shutil.which(f"python{PYTHON_VERSION}"),
-    ]
-    for candidate in candidates:
-        if candidate and _reports_version(candidate):
-            return candidate
-    return None
-
-
-def _reports_version(python: str) -> bool:
-    try:
-        done = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0 and done.stdout.strip() == PYTHON_VERSION
+    """A Python 3.13 that runs: ``SCENESTORE_PEER_PYTHON``, pyenv's, or ``python3.13`` on PATH."""
+    return pythons.find_python(PYTHON_VERSION, "SCENESTORE_PEER_PYTHON")
 
 
 def _stamp() -> str:
