@@ -99,14 +99,14 @@ def test_delete_unreferenced_keeps_every_key_a_document_still_references(service
 
 def test_delete_unreferenced_sends_chunks_of_at_most_1000_keys(services: Services) -> None:
     """The wrapper (``FaultyS3``, no fault configured) only counts the DeleteObjects requests that reach the server."""
-    keys = [f"legacy/{i:05d}.bin" for i in range(2300)]
+    keys = [f"legacy/{i:05d}.bin" for i in range(1150)]
     put_objects(services, keys)
     client = FaultyS3(services.s3)
 
     outcome = delete_unreferenced(services.db, client, services.settings.bucket, keys)
 
-    assert len(outcome.deleted) == 2300 and not outcome.errors
-    assert sorted(client.batch_sizes) == [300, 1000, 1000]
+    assert len(outcome.deleted) == 1150 and not outcome.errors
+    assert sorted(client.batch_sizes) == [150, 1000]
     assert keys_in(services) == set()
 
 
