@@ -94,36 +94,3 @@ def cli_env(services: Services) -> dict[str, str]:
     env.update(services.settings.to_env())
     env["POWERTOOLS_METRICS_DISABLED"] = "true"
     return env
-
-
-#: The longest tests (measured under four xdist workers: 15-65 s each), started first so that no worker is left
-#: running one of them alone at the end of the suite. Matched against the test's node id, parameters included.
-LONGEST_FIRST = (
-    "test_migration_faults.py::test_kill_9_at_the_highest_concurrency",
-    "test_engine_migration.py::test_the_largest_shard_count_with_the_most_errors",
-    "test_presign_fuzz.py::test_no_input_makes_the_api_fail",
-    "test_migration_cli.py::test_kill_9_mid_run",
-    "test_migration_stateful.py::test_random_batches_crashes_resumes",
-    "test_migration_cli.py::test_shards_rollback_and_usage_errors",
-    "test_prefix_delete.py::test_thousands_of_objects_in_batches_of_1000",
-    "test_migration_helpers.py::test_delete_unreferenced_sends_chunks_of_at_most_1000_keys",
-    "test_js_client.py::test_node_client_tests_pass_against_the_local_api",
-    "test_engine_deletion.py::",
-    "test_prefix_split.py::test_a_deadline_across_ranges",
-    "test_request_cost.py::test_clear_bucket_dry_run",
-    "test_migration_faults.py::test_a_slowdown_storm",
-    "test_cleanup_faults.py::test_a_key_refused_in_the_first_of_three_rounds",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests go first, in ``LONGEST_FIRST``'s order, then those marked ``slow``; the rest keep their
-    order."""
-
-    def rank(item: pytest.Item) -> int:
-        for position, name in enumerate(LONGEST_FIRST):
-            if name in item.nodeid:
-                return position
-        return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
-
-    items.sort(key=rank)
