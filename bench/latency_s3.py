@@ -25,15 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from tools import ChildStore, listener_arg
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -95,27 +94,11 @@ def serve(host: str, listeners: Sequence[tuple[int, float]]) -> None:
     servers[0].serve_forever()
 
 
-class LatencyS3:
+class LatencyS3(ChildStore):
     """A child process serving one moto store at several distances; ``endpoint(delay_ms)`` picks one."""
 
     def __init__(self, delays_ms: Sequence[float], log_dir: Path, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.ports = {float(d): _free_port(host) for d in dict.fromkeys(float(d) for d in delays_ms)}
-        argv = [sys.executable, str(Path(__file__).resolve()), "--host", host]
-        for delay, port in self.ports.items():
-            argv += ["--listen", f"{port}:{delay:g}"]
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._log: IO[bytes] = (log_dir / "latency_s3.log").open("ab")
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        for port in self.ports.values():
-            _wait_for(host, port, self.process)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def endpoint(self, delay_ms: float) -> str:
-        return f"http://{self.host}:{self.ports[float(delay_ms)]}"
+        super().__init__(Path(__file__).resolve(), delays_ms, log_dir, host)
 
     def seed(self, bucket: str, keys: Sequence[str], size: int, *, chunk: int = 5000) -> None:
         """Store ``keys`` (``size`` bytes each) in ``bucket`` through the seeding endpoint (module doc)."""
@@ -129,53 +112,13 @@ class LatencyS3:
             if stored != len(part):
                 raise RuntimeError(f"seeding stored {stored} of {len(part)} objects")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log.close()
-
-    def __enter__(self) -> LatencyS3:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError(f"latency_s3 exited with code {process.returncode} during start-up")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"latency_s3 did not listen on {host}:{port} within {timeout:.0f}s")
-
-
-def _listener(text: str) -> tuple[int, float]:
-    port, _, delay = text.partition(":")
-    return int(port), float(delay or 0)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="one listener at --delay-ms")
     parser.add_argument("--delay-ms", type=float, default=25.0)
-    parser.add_argument("--listen", type=_listener, action="append", default=[], metavar="PORT:DELAY_MS")
+    parser.add_argument("--listen", type=listener_arg, action="append", default=[], metavar="PORT:DELAY_MS")
     args = parser.parse_args()
     listeners = list(args.listen) + ([(args.port, args.delay_ms)] if args.port else [])
     if not listeners:

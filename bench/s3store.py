@@ -36,8 +36,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -45,9 +43,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from email.utils import formatdate
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
+
+from tools import ChildStore, listener_arg
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -826,27 +826,11 @@ async def serve(host: str, listeners: Sequence[tuple[int, float]]) -> None:
 
 
 # -- the benchmark's handle on it ----------------------------------------------------------------------------
-class BenchS3:
+class BenchS3(ChildStore):
     """A child process serving one store at several distances; ``endpoint(delay_ms)`` picks one."""
 
-    def __init__(self, delays_ms: Sequence[float], log_dir: Path, host: str = "127.0.0.1", cpus: str = "") -> None:
-        self.host = host
-        self.ports = {float(d): _free_port(host) for d in dict.fromkeys(float(d) for d in delays_ms)}
-        argv = [sys.executable, str(Path(__file__).resolve()), "--host", host]
-        for delay, port in self.ports.items():
-            argv += ["--listen", f"{port}:{delay:g}"]
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._log: IO[bytes] = (log_dir / "s3store.log").open("ab")
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        for port in self.ports.values():
-            _wait_for(host, port, self.process)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def endpoint(self, delay_ms: float) -> str:
-        return f"http://{self.host}:{self.ports[float(delay_ms)]}"
+    def __init__(self, delays_ms: Sequence[float], log_dir: Path, host: str = "127.0.0.1") -> None:
+        super().__init__(Path(__file__).resolve(), delays_ms, log_dir, host)
 
     def call(self, route: str, order: dict[str, Any] | None = None) -> Any:
         data = json.dumps(order or {}).encode()
@@ -877,51 +861,11 @@ class BenchS3:
         """The counts so far, then zero."""
         return dict(self.call("reset"))
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log.close()
-
-    def __enter__(self) -> BenchS3:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError(f"s3store exited with code {process.returncode} during start-up")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"s3store did not listen on {host}:{port} within {timeout:.0f}s")
-
-
-def _listener(text: str) -> tuple[int, float]:
-    port, _, delay = text.partition(":")
-    return int(port), float(delay or 0)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--listen", type=_listener, action="append", default=[], metavar="PORT:DELAY_MS")
+    parser.add_argument("--listen", type=listener_arg, action="append", default=[], metavar="PORT:DELAY_MS")
     args = parser.parse_args()
     if not args.listen:
         parser.error("give at least one --listen PORT:DELAY_MS")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -108,3 +109,69 @@ def process_cpu(pid: int) -> float:
     """CPU seconds a server process (the S3 store, the database) has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- a store served by a child process at several distances ----------------------------------------------------
+class ChildStore:
+    """A benchmark S3 server (``script``, run with ``--listen PORT:DELAY_MS`` per distance) in a child process;
+    ``endpoint(delay_ms)`` picks a distance. The moto latency proxy and the benchmark store both start this way."""
+
+    def __init__(self, script: Path, delays_ms: Sequence[float], log_dir: Path, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.ports = {float(d): free_port(host) for d in dict.fromkeys(float(d) for d in delays_ms)}
+        argv = [sys.executable, str(script), "--host", host]
+        for delay, port in self.ports.items():
+            argv += ["--listen", f"{port}:{delay:g}"]
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = (log_dir / f"{script.stem}.log").open("ab")
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for port in self.ports.values():
+            wait_for_listener(host, port, self.process, script.stem)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def endpoint(self, delay_ms: float) -> str:
+        return f"http://{self.host}:{self.ports[float(delay_ms)]}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+    def __enter__(self) -> ChildStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_listener(host: str, port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} during start-up")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {host}:{port} within {timeout:.0f}s")
+
+
+def listener_arg(text: str) -> tuple[int, float]:
+    """``--listen PORT:DELAY_MS``."""
+    port, _, delay = text.partition(":")
+    return int(port), float(delay or 0)
