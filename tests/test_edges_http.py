@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -155,28 +154,6 @@ def test_dev_routes_refuse_any_other_host(api: Api, api_server: ApiServer, host:
 
 
 # -- request logs ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
-    """Everything logged from here on: the access lines (stderr) and the structured request lines (INFO; the
-    test session runs at WARNING), whose handler is pointed at a buffer for the test."""
-    handler = logger.registered_handler
-    level, stream = logger.log_level, handler.stream
-    buffer = io.StringIO()
-    logger.setLevel("INFO")
-    handler.setStream(buffer)
-    capfd.readouterr()
-
-    def read() -> str:
-        time.sleep(0.2)  # the server thread writes its access line after the reply
-        return buffer.getvalue() + capfd.readouterr().err
-
-    try:
-        yield read
-    finally:
-        handler.setStream(stream)
-        logger.setLevel(level)
 
 
 def _lines(err: str, needle: str) -> list[str]:

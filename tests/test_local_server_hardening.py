@@ -8,15 +8,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
-from scenestore.observability import logger
 from scenestore.services import Services
 from scenestore.tokens import issue_media_token
 from scenestore_cli.local.api import ApiServer, redact_tokens
@@ -24,27 +22,6 @@ from scenestore_cli.local.api import ApiServer, redact_tokens
 from tests.support.presign import ALICE, BOB, Api, seed_two_tenants
 
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key")
-
-
-@pytest.fixture
-def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
-    """Everything logged from here on: the access lines (stderr) and the app's structured lines (INFO)."""
-    handler = logger.registered_handler
-    level, stream = logger.log_level, handler.stream
-    buffer = io.StringIO()
-    logger.setLevel("INFO")
-    handler.setStream(buffer)
-    capfd.readouterr()
-
-    def read() -> str:
-        time.sleep(0.2)  # the server thread writes its access line after the reply
-        return buffer.getvalue() + capfd.readouterr().err
-
-    try:
-        yield read
-    finally:
-        handler.setStream(stream)
-        logger.setLevel(level)
 
 
 def raw_request(server: ApiServer, data: bytes) -> bytes:

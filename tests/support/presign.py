@@ -9,7 +9,9 @@ request, so each test's ``services`` fixture (fresh bucket and database) is what
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import io
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,3 +135,27 @@ def seed_two_tenants(services: Services) -> None:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
+    """Everything logged from here on: the access lines (stderr) and the structured request lines (INFO; the
+    test session runs at WARNING), whose handler is pointed at a buffer for the test."""
+    from scenestore.observability import logger
+
+    handler = logger.registered_handler
+    level, stream = logger.log_level, handler.stream
+    buffer = io.StringIO()
+    logger.setLevel("INFO")
+    handler.setStream(buffer)
+    capfd.readouterr()
+
+    def read() -> str:
+        time.sleep(0.2)  # the server thread writes its access line after the reply
+        return buffer.getvalue() + capfd.readouterr().err
+
+    try:
+        yield read
+    finally:
+        handler.setStream(stream)
+        logger.setLevel(level)
